@@ -1,0 +1,63 @@
+# Run `make help` for the list. Everything installs into this checkout: .venv, and uv in .tools
+# when it is not on PATH.
+SHELL := bash
+.DEFAULT_GOAL := help
+.PHONY: help install run serve test lint format pytest migrate bench db-status db-stop openapi clean
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+# The Python that .python-version asks for (pyenv shims and uv both read it), else any 3.12+.
+PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 python3; do \
+	command -v $$p >/dev/null && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { command -v $$p; break; }; done)
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS ?= never
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (python3.12 on PATH)"; exit 1; }
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+install: $(VENV)/.installed ## Install uv (if absent), Python packages and the dev tools
+
+migrate: install ## Apply migrations (starts the embedded PostgreSQL when no database is configured)
+	$(PY) manage.py migrate --no-input
+
+run: migrate ## Serve the API with reload on http://$(HOST):$(PORT)
+	@echo "API docs: http://$(HOST):$(PORT)/api/docs   admin: http://$(HOST):$(PORT)/admin/"
+	$(VENV)/bin/uvicorn config.asgi:application --reload --host "$(HOST)" --port "$(PORT)"
+
+serve: install ## Serve production-style: gunicorn + uvicorn workers (WEB_CONCURRENCY), no reload
+	@if [ "$${APP_ENV:-development}" = development ]; then $(PY) manage.py migrate --no-input; fi
+	$(VENV)/bin/gunicorn --config config/gunicorn.py config.asgi:application
+
+lint: install ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Fix what ruff can fix and format the code
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+pytest: install ## The pytest suite only (ARGS="-k name" to pick tests)
+	$(VENV)/bin/pytest $(ARGS)
+
+test: lint pytest ## Lint, then the whole suite against a real PostgreSQL
+
+db-status: install ## Show the embedded PostgreSQL's state
+	$(PY) manage.py embedded_db status
+
+db-stop: install ## Stop the embedded PostgreSQL
+	$(PY) manage.py embedded_db stop
+
+clean: ## Remove the virtualenv and local tools (keeps the embedded database's data)
+	rm -rf $(VENV) .tools

@@ -1,0 +1,82 @@
+"""Compose Django's DATABASES["default"] from DB_* components, DATABASE_URL, or the embedded server.
+
+Each DB_* variable overrides the matching part of DATABASE_URL, so a password with any character
+can come from a secret store as it is, with no URL-encoding. Neither set means the embedded
+PostgreSQL (development and test; production refuses it through a system check).
+"""
+
+from __future__ import annotations
+
+import environ
+
+from backend.env import Env, EnvError
+
+ENGINE = "backend.db.postgresql"
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+COMPONENTS = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE")
+
+
+def database_source(env: Env) -> str:
+    if env.is_set("DB_HOST"):
+        return "components"
+    if env.is_set("DATABASE_URL"):
+        return "url"
+    return "embedded"
+
+
+def database_settings(env: Env) -> dict:
+    source = database_source(env)
+    parts = {"HOST": "", "PORT": "", "NAME": "app", "USER": "postgres", "PASSWORD": "", "OPTIONS": {}}
+    if env.is_set("DATABASE_URL"):
+        parts |= _parse_url(env.text("DATABASE_URL"))
+    if source == "embedded":
+        from backend.db.embedded import DATABASE, SUPERUSER  # noqa: PLC0415
+
+        # The port is the embedded server's own, filled in when it is started (on first connection).
+        parts |= {"HOST": "127.0.0.1", "PORT": "", "NAME": DATABASE, "USER": SUPERUSER}
+    else:
+        parts["HOST"] = env.text("DB_HOST", parts["HOST"])
+        parts["PORT"] = env.integer("DB_PORT", int(parts["PORT"] or 5432), minimum=1, maximum=65535)
+        parts["NAME"] = env.text("DB_NAME", parts["NAME"])
+        parts["USER"] = env.text("DB_USER", parts["USER"])
+        parts["PASSWORD"] = env.secret("DB_PASSWORD", parts["PASSWORD"])
+
+    options = parts["OPTIONS"]
+    sslmode = env.choice("DB_SSLMODE", SSLMODES, options.get("sslmode", "prefer"))
+    min_size = env.integer("DB_POOL_MIN_SIZE", 1, minimum=0, maximum=1000)
+    max_size = env.integer("DB_POOL_MAX_SIZE", 10, minimum=1, maximum=1000)
+    if max_size < min_size:
+        raise EnvError(f"DB_POOL_MAX_SIZE={max_size} is smaller than DB_POOL_MIN_SIZE={min_size}")
+    return {
+        "ENGINE": ENGINE,
+        **parts,
+        "EMBEDDED": source == "embedded",
+        "SOURCE": source,
+        # The pool replaces persistent connections: https://docs.djangoproject.com/en/6.1/ref/databases/#connection-pool
+        "CONN_MAX_AGE": 0,
+        "OPTIONS": {
+            **{key: value for key, value in options.items() if key not in {"sslmode", "pool"}},
+            "sslmode": sslmode,
+            "connect_timeout": env.integer("DB_CONNECT_TIMEOUT", 5, minimum=1, maximum=600),
+            "application_name": "backend",
+            "pool": {
+                "min_size": min_size,
+                "max_size": max_size,
+                "timeout": env.seconds("DB_POOL_TIMEOUT", 5.0),
+            },
+        },
+        "TEST": {"NAME": f"test_{parts['NAME']}"},
+    }
+
+
+def _parse_url(url: str) -> dict:
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception:  # noqa: BLE001 - the library raises assorted errors; none may echo the URL
+        raise EnvError(
+            "DATABASE_URL is not a valid URL: expected postgresql://user:password@host:port/name "
+            "(percent-encode special characters in the password, or use DB_PASSWORD)"
+        ) from None
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise EnvError("DATABASE_URL must use the postgresql:// (or postgres://) scheme")
+    return {key: config[key] for key in ("HOST", "PORT", "NAME", "USER", "PASSWORD", "OPTIONS") if config.get(key)}

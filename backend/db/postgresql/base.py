@@ -1,0 +1,28 @@
+"""Django's PostgreSQL backend, plus starting the embedded server on first connection.
+
+Settings mark the embedded database with ``"EMBEDDED": True``; the server is then started (and
+created) the first time this process connects, so every command that needs the database works
+with nothing configured, and commands that do not need it never pay for it.
+"""
+
+from django.db.backends.postgresql import base
+
+from backend.db.embedded import EmbeddedPostgres
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    _embedded_port: int | None = None
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        if self.settings_dict.get("EMBEDDED"):
+            params["port"] = self._ensure_embedded()
+        return params
+
+    @classmethod
+    def _ensure_embedded(cls) -> int:
+        # Once per process: a server stopped later on purpose (or crashed) must show as an outage,
+        # not be restarted behind the operator's back.
+        if DatabaseWrapper._embedded_port is None:
+            DatabaseWrapper._embedded_port = EmbeddedPostgres.for_project().ensure_running()
+        return DatabaseWrapper._embedded_port
