@@ -1,0 +1,24 @@
+"""gunicorn settings for `make serve`: uvicorn workers, graceful shutdown, pools closed on exit."""
+
+from backend.env import Env
+
+env = Env()
+bind = f"{env.text('HOST', '127.0.0.1')}:{env.integer('PORT', 8000, minimum=1, maximum=65535)}"
+workers = env.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=64)
+worker_class = "backend.server.Worker"
+# Requests in flight get this long to finish after SIGTERM; then the worker is killed.
+graceful_timeout = 30
+timeout = 60
+keepalive = 5
+# The project's middleware writes the access log (with request ids); gunicorn's would duplicate it.
+accesslog = None
+errorlog = "-"
+forwarded_allow_ips = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def worker_exit(server, worker):
+    # Django's ASGI handler has no lifespan: close the connection pools here so the server sees
+    # the connections go at once, not when they time out.
+    from backend.db.pools import close_pools  # noqa: PLC0415 - Django is set up by then
+
+    close_pools()

@@ -1,0 +1,56 @@
+"""Shared fixtures. The suite runs on a real PostgreSQL: the configured one, else the embedded one."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from backend.db.embedded import EmbeddedPostgres
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+_embedded_was_running: bool | None = None
+
+
+def pytest_sessionstart(session):
+    global _embedded_was_running  # noqa: PLW0603 - one flag for the session's end
+    _embedded_was_running = EmbeddedPostgres.for_project().is_running()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Servers that tests start, tests stop: leave the embedded PostgreSQL as the session found it.
+    if _embedded_was_running is False:
+        EmbeddedPostgres.for_project().stop()
+
+
+@pytest.fixture(scope="session")
+def embedded() -> EmbeddedPostgres:
+    """The project's embedded PostgreSQL 18, started (whatever database the suite is configured with)."""
+    server = EmbeddedPostgres.for_project()
+    server.ensure_running()
+    return server
+
+
+def run_manage(*args: str, cwd: Path = PROJECT_DIR, env: dict | None = None, timeout: float = 120):
+    """Run manage.py in a subprocess with the suite's interpreter; return the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def open_tmp_path():
+    """A temporary folder others can enter: the embedded server's unprivileged user must reach it."""
+    path = Path(tempfile.mkdtemp(prefix="backend-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
