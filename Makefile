@@ -34,7 +34,7 @@ migrate: install ## Apply migrations (starts the embedded PostgreSQL when no dat
 
 run: migrate ## Serve the API with reload on http://$(HOST):$(PORT)
 	@echo "API docs: http://$(HOST):$(PORT)/api/docs   admin: http://$(HOST):$(PORT)/admin/"
-	$(VENV)/bin/uvicorn config.asgi:application --reload --host "$(HOST)" --port "$(PORT)"
+	$(VENV)/bin/uvicorn config.asgi:application --reload --lifespan off --host "$(HOST)" --port "$(PORT)"
 
 serve: install ## Serve production-style: gunicorn + uvicorn workers (WEB_CONCURRENCY), no reload
 	@if [ "$${APP_ENV:-development}" = development ]; then $(PY) manage.py migrate --no-input; fi
