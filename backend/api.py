@@ -2,6 +2,7 @@
 
 from ninja import NinjaAPI
 
+from backend import problems
 from backend.version import VERSION
 
 api = NinjaAPI(
@@ -12,4 +13,5 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
     urls_namespace="api",
 )
+problems.install(api)
 api.add_router("/health", "apps.health.api.router")

@@ -2,6 +2,7 @@
 
 from backend.db.config import database_settings
 from backend.env import BASE_DIR, Env, app_env, read_dotenv
+from backend.logging import logging_config
 
 env = Env()
 APP_ENV = app_env(env)
@@ -40,6 +41,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "backend.middleware.RequestContextMiddleware",
+    "backend.middleware.ProblemMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -104,12 +107,6 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 LOG_LEVEL = env.choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", ("json", "console"), "json" if PRODUCTION else "console")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"console": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-}
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 
 DB_HEALTH_TIMEOUT = env.seconds("DB_HEALTH_TIMEOUT", 2.0)

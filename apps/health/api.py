@@ -1,13 +1,54 @@
+"""Liveness, database and readiness checks: async, bounded in time, never cached."""
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from apps.health import services
-from apps.health.schemas import Liveness
+from apps.health.schemas import DatabaseHealth, Liveness, NotReadyProblem, Readiness
+from backend.db.probe import ProbeFailure
+from backend.problems import ERROR_RESPONSES, Problem, problem_response
 
 router = Router(tags=["health"])
+NO_STORE = {"Cache-Control": "no-store"}
 
 
-@router.get("", response=Liveness, operation_id="getHealth", summary="Liveness: the process answers")
-async def get_health(request: HttpRequest, response: HttpResponse) -> dict:
+@router.get(
+    "",
+    response={200: Liveness, **ERROR_RESPONSES},
+    operation_id="getHealth",
+    summary="Liveness: the process answers (touches no database)",
+)
+async def get_health(request: HttpRequest, response: HttpResponse):
     response["Cache-Control"] = "no-store"
     return services.liveness()
+
+
+@router.get(
+    "/db",
+    response={200: DatabaseHealth, **ERROR_RESPONSES, 503: Problem},
+    operation_id="checkDatabase",
+    summary="One round trip to the database, within DB_HEALTH_TIMEOUT",
+)
+async def check_database(request: HttpRequest, response: HttpResponse):
+    try:
+        result = await services.database_health()
+    except ProbeFailure as failure:
+        return problem_response(request, 503, f"database-{failure.kind}", failure.detail, headers=NO_STORE)
+    response["Cache-Control"] = "no-store"
+    return result
+
+
+@router.get(
+    "/ready",
+    response={200: Readiness, **ERROR_RESPONSES, 503: NotReadyProblem},
+    operation_id="checkReadiness",
+    summary="Ready for traffic: the database answers and every migration is applied",
+)
+async def check_readiness(request: HttpRequest, response: HttpResponse):
+    checks = await services.readiness()
+    failing = [name for name, outcome in checks.items() if outcome != "ok"]
+    if failing:
+        detail = "failing checks: " + ", ".join(f"{name} ({checks[name]})" for name in failing)
+        return problem_response(request, 503, "not-ready", detail, headers=NO_STORE, checks=checks)
+    response["Cache-Control"] = "no-store"
+    return {"status": "ok", "checks": checks}

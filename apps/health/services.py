@@ -1,12 +1,18 @@
 """What the health endpoints report, as plain functions testable without HTTP."""
 
 import time
+from functools import cache
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db.migrations.loader import MigrationLoader
 
+from backend.db.pools import pool_stats
+from backend.db.probe import DatabaseProbe, ProbeFailure
 from backend.version import VERSION
 
 STARTED_AT = time.monotonic()
+probe = DatabaseProbe()
 
 
 def liveness() -> dict:
@@ -16,3 +22,47 @@ def liveness() -> dict:
         "environment": settings.APP_ENV,
         "uptime_seconds": round(time.monotonic() - STARTED_AT, 3),
     }
+
+
+async def database_health() -> dict:
+    """Raises ProbeFailure when the database does not answer within DB_HEALTH_TIMEOUT."""
+    ping = await probe.ping(settings.DB_HEALTH_TIMEOUT)
+    return {
+        "status": "ok",
+        "database": {
+            "vendor": "postgresql",
+            "server_version": ping.server_version,
+            "latency_ms": ping.latency_ms,
+            "pool": pool_stats(),
+        },
+    }
+
+
+@cache
+def migrations_on_disk() -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
+    """Every migration the code has, with what each replaces: loaded once per process."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    return {key: tuple(migration.replaces) for key, migration in loader.graph.nodes.items()}
+
+
+def pending_migrations(applied: set[tuple[str, str]]) -> list[str]:
+    pending = []
+    for key, replaces in migrations_on_disk().items():
+        if key in applied or (replaces and set(replaces) <= applied):
+            continue
+        pending.append(".".join(key))
+    return sorted(pending)
+
+
+async def readiness() -> dict[str, str]:
+    """Each check's outcome: "ok" or what is wrong."""
+    timeout = settings.DB_HEALTH_TIMEOUT
+    try:
+        await probe.ping(timeout)
+        applied = await probe.applied_migrations(timeout)
+    except ProbeFailure as failure:
+        return {"database": failure.detail, "migrations": "unknown: the database did not answer"}
+    if not migrations_on_disk.cache_info().currsize:
+        await sync_to_async(migrations_on_disk, thread_sensitive=False)()  # reads files: off the loop, once
+    pending = pending_migrations(applied)
+    return {"database": "ok", "migrations": f"unapplied: {', '.join(pending)}" if pending else "ok"}

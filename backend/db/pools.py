@@ -8,3 +8,18 @@ def close_pools() -> None:
     for alias, pool in list(DatabaseWrapper._connection_pools.items()):
         pool.close()
         DatabaseWrapper._connection_pools.pop(alias, None)
+
+
+def pool_stats(alias: str = "default") -> dict | None:
+    """The pool's size and use, or None before this process opened it."""
+    pool = DatabaseWrapper._connection_pools.get(alias)
+    if pool is None:
+        return None
+    stats = pool.get_stats()
+    return {
+        "min_size": stats["pool_min"],
+        "max_size": stats["pool_max"],
+        "size": stats["pool_size"],
+        "available": stats["pool_available"],
+        "waiting": stats["requests_waiting"],
+    }

@@ -1,0 +1,120 @@
+"""Health probes of the database over one dedicated async connection per process.
+
+The checks run on the event loop (no thread hop) and under a deadline, so a database that
+refuses, rejects or hangs gives a classified failure in time, never a stuck request. Concurrent
+checks share the one connection (psycopg serialises them), so 1,000 checks cost one connection;
+a connection that failed is dropped and the next check connects afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+
+import psycopg
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+PARAM_KEYS = ("host", "port", "dbname", "user", "password", "sslmode", "application_name", "connect_timeout")
+AUTH_SQLSTATES = {"28000", "28P01"}
+
+
+class ProbeFailure(Exception):  # noqa: N818 - reads as "a probe failure"
+    """The database did not answer; ``kind`` names how (refused, timeout, auth, error)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Ping:
+    server_version: str
+    latency_ms: float
+
+
+class DatabaseProbe:
+    def __init__(self, params: dict | None = None, alias: str = "default") -> None:
+        self.alias = alias
+        self._params = params
+        self._connection: psycopg.AsyncConnection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def ping(self, within: float) -> Ping:
+        started = time.perf_counter()
+        async with self._deadline(within):
+            connection = await self._connect(within)
+            await connection.execute("SELECT 1")
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        return Ping(server_version=connection.info.parameter_status("server_version") or "", latency_ms=latency_ms)
+
+    async def applied_migrations(self, within: float) -> set[tuple[str, str]]:
+        async with self._deadline(within):
+            connection = await self._connect(within)
+            exists = await (await connection.execute("SELECT to_regclass('django_migrations')")).fetchone()
+            if exists[0] is None:
+                return set()
+            rows = await (await connection.execute("SELECT app, name FROM django_migrations")).fetchall()
+        return {(app, name) for app, name in rows}
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.closed:
+            await connection.close()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    async def _params_for(self, within: float) -> dict:
+        if self._params is None:
+            # Once per process; for the embedded server this may start it (a subprocess): off the loop.
+            wrapper = connections[self.alias]
+            params = await sync_to_async(wrapper.get_connection_params, thread_sensitive=False)()
+            self._params = {key: params[key] for key in PARAM_KEYS if params.get(key) not in (None, "")}
+        return {**self._params, "connect_timeout": max(1, int(within + 0.999))}
+
+    async def _connect(self, within: float) -> psycopg.AsyncConnection:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop (tests): the old connection cannot serve it
+            self._drop()
+            self._loop, self._connecting = loop, asyncio.Lock()
+        connection = self._connection
+        if connection is not None and not connection.closed:
+            return connection
+        async with self._connecting:
+            if self._connection is None or self._connection.closed:
+                params = await self._params_for(within)
+                self._connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+            return self._connection
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.pgconn.finish()  # no round trip: the server may be gone or hung
+
+    @contextlib.asynccontextmanager
+    async def _deadline(self, within: float):
+        try:
+            async with asyncio.timeout(within):
+                yield
+        except TimeoutError:
+            self._drop()
+            raise ProbeFailure("timeout", f"no answer within {within:g} s") from None
+        except psycopg.Error as error:
+            self._drop()
+            raise classify(error) from None
+
+
+def classify(error: psycopg.Error) -> ProbeFailure:
+    """A failure kind and a detail that names no host, user or password."""
+    text = str(error).lower()
+    if error.sqlstate in AUTH_SQLSTATES or "authentication failed" in text or "no password supplied" in text:
+        return ProbeFailure("auth", "the database rejected the credentials")
+    if "connection refused" in text:
+        return ProbeFailure("refused", "the database refused the connection")
+    if "timeout" in text or "timed out" in text:
+        return ProbeFailure("timeout", "the database did not answer in time")
+    return ProbeFailure("error", f"the database failed ({type(error).__name__})")

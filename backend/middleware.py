@@ -1,0 +1,101 @@
+"""The API's edge: request ids, one access log line per request, and problem details for /api/.
+
+Both middleware are async-native (and sync-capable for WSGI and Django's test client): under
+ASGI they run on the event loop with no thread hop.
+"""
+
+import logging
+import time
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponse
+
+from backend.problems import is_problem, problem_response
+from backend.request_context import HEADER, META_KEY, accept_request_id, bind_request_id, reset_request_id
+
+access_log = logging.getLogger("backend.access")
+API_PREFIX = "/api/"
+
+
+class HybridMiddleware:
+    """Async under ASGI (no thread hop), sync under WSGI; subclasses give both paths."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self.__acall__(request)
+        return self.call_sync(request)
+
+
+class RequestContextMiddleware(HybridMiddleware):
+    """Bind the request id (X-Request-ID in, X-Request-ID out) and write the access log line."""
+
+    def call_sync(self, request: HttpRequest):
+        started, token = self.begin(request)
+        try:
+            response = self.get_response(request)
+            return self.end(request, response, started)
+        finally:
+            reset_request_id(token)
+
+    async def __acall__(self, request: HttpRequest):
+        started, token = self.begin(request)
+        try:
+            response = await self.get_response(request)
+            return self.end(request, response, started)
+        finally:
+            reset_request_id(token)
+
+    @staticmethod
+    def begin(request: HttpRequest):
+        request.request_id = accept_request_id(request.META.get(META_KEY))
+        return time.perf_counter(), bind_request_id(request.request_id)
+
+    @staticmethod
+    def end(request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
+        response[HEADER] = request.request_id
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        # The path only: query strings can carry tokens, and bodies are never logged.
+        access_log.info(
+            "%s %s %s %.2fms",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+            },
+        )
+        return response
+
+
+class ProblemMiddleware(HybridMiddleware):
+    """Turn any error response under /api/ that is not a problem yet (Django's 404 page, Ninja's
+    405, a CSRF failure...) into one, keeping its status and headers such as Allow."""
+
+    def call_sync(self, request: HttpRequest):
+        return self.convert(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest):
+        return self.convert(request, await self.get_response(request))
+
+    @staticmethod
+    def convert(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code < 400 or not request.path.startswith(API_PREFIX) or is_problem(response):
+            return response
+        problem = problem_response(request, response.status_code)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                problem[header] = response[header]
+        return problem
