@@ -2,11 +2,13 @@
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from backend.db.embedded import EmbeddedPostgres
@@ -54,3 +56,19 @@ def open_tmp_path():
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+async def asgi_client():
+    """The real ASGI application (middleware included) driven in-process, for concurrent requests."""
+    from config.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -111,7 +111,8 @@ class DatabaseProbe:
 def classify(error: psycopg.Error) -> ProbeFailure:
     """A failure kind and a detail that names no host, user or password."""
     text = str(error).lower()
-    if error.sqlstate in AUTH_SQLSTATES or "authentication failed" in text or "no password supplied" in text:
+    unknown_role = "role" in text and "does not exist" in text
+    if error.sqlstate in AUTH_SQLSTATES or unknown_role or "authentication failed" in text or "no password" in text:
         return ProbeFailure("auth", "the database rejected the credentials")
     if "connection refused" in text:
         return ProbeFailure("refused", "the database refused the connection")

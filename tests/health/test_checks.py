@@ -1,0 +1,199 @@
+"""The database and readiness checks against real PostgreSQL servers, and their failures."""
+
+import asyncio
+import socket
+import threading
+import time
+from http import HTTPStatus
+
+import psycopg
+import pytest
+from django.db import connection
+
+from apps.health import services
+from backend.db.embedded import EmbeddedPostgres
+from backend.db.probe import PARAM_KEYS, DatabaseProbe
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TIMEOUT = 1.0
+
+
+@pytest.fixture
+def db_params() -> dict:
+    """Connection parameters of the suite's database (the test database on the configured server)."""
+    params = connection.get_connection_params()
+    return {key: params[key] for key in PARAM_KEYS if params.get(key) not in (None, "")}
+
+
+@pytest.fixture
+def server_major() -> str:
+    return str(connection.pg_version // 10000)
+
+
+@pytest.fixture
+def use_probe(monkeypatch, settings):
+    """Point the health checks at a given server, with a short DB_HEALTH_TIMEOUT."""
+    settings.DB_HEALTH_TIMEOUT = TIMEOUT
+    probes = []
+
+    def use(params: dict) -> DatabaseProbe:
+        probe = DatabaseProbe(params=params)
+        probes.append(probe)
+        monkeypatch.setattr(services, "probe", probe)
+        return probe
+
+    yield use
+    for probe in probes:
+        probe._drop()
+
+
+@pytest.fixture
+def silent_server():
+    """A server that accepts TCP connections and never says a word."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def assert_problem(response, status: HTTPStatus, kind: str):
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"] == f"/problems/{kind}"
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert response.headers["Cache-Control"] == "no-store"
+    return body
+
+
+async def test_database_check_reports_the_server(asgi_client, use_probe, db_params, server_major):
+    use_probe(db_params)
+    response = await asgi_client.get("/api/health/db")
+    assert response.status_code == HTTPStatus.OK
+    assert response.headers["Cache-Control"] == "no-store"
+    database = response.json()["database"]
+    assert database["vendor"] == "postgresql"
+    assert database["server_version"].split(".")[0] == server_major
+    assert 0 < database["latency_ms"] < TIMEOUT * 1000
+
+
+async def test_refused_connection_is_a_503_within_the_timeout(asgi_client, use_probe):
+    use_probe({"host": "127.0.0.1", "port": free_port(), "dbname": "app", "user": "postgres"})
+    started = time.monotonic()
+    response = await asgi_client.get("/api/health/db")
+    assert time.monotonic() - started < TIMEOUT + 0.5
+    body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "database-refused")
+    assert "127.0.0.1" not in body["detail"]
+
+
+async def test_rejected_role_is_an_auth_failure(asgi_client, use_probe, db_params):
+    use_probe({**db_params, "user": "no_such_role_here", "password": "wrong-password"})
+    response = await asgi_client.get("/api/health/db")
+    body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "database-auth")
+    assert "wrong-password" not in response.text
+    assert "no_such_role_here" not in body["detail"]
+
+
+async def test_silent_server_times_out_while_liveness_still_answers(asgi_client, use_probe, silent_server):
+    use_probe({"host": "127.0.0.1", "port": silent_server, "dbname": "app", "user": "postgres"})
+    started = time.monotonic()
+    check = asyncio.create_task(asgi_client.get("/api/health/db"))
+    await asyncio.sleep(0.2)  # the check is now waiting on the silent server
+    liveness_started = time.monotonic()
+    liveness = await asgi_client.get("/api/health")
+    liveness_took = time.monotonic() - liveness_started
+    assert not check.done()
+    response = await check
+    elapsed = time.monotonic() - started
+    assert liveness.status_code == HTTPStatus.OK
+    assert liveness_took < 0.5
+    assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "database-timeout")
+    assert TIMEOUT - 0.05 <= elapsed < TIMEOUT + 0.5
+
+
+async def test_recovers_after_the_embedded_server_restarts(asgi_client, use_probe, open_tmp_path):
+    server = EmbeddedPostgres(root=open_tmp_path / "cluster")
+    port = await asyncio.to_thread(server.ensure_running)
+    try:
+        use_probe({"host": "127.0.0.1", "port": port, "dbname": "app", "user": "postgres"})
+        statuses = [(await asgi_client.get("/api/health/db")).status_code]
+        await asyncio.to_thread(server.stop)
+        statuses.append((await asgi_client.get("/api/health/db")).status_code)
+        await asyncio.to_thread(server.ensure_running)
+        statuses.append((await asgi_client.get("/api/health/db")).status_code)
+    finally:
+        await asyncio.to_thread(server.stop)
+    assert statuses == [HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.OK]
+
+
+def backend_connections(params: dict) -> int:
+    with psycopg.connect(**{**params, "application_name": "counter"}) as admin:
+        return admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [params["application_name"]]
+        ).fetchone()[0]
+
+
+async def test_checks_do_not_leak_connections(asgi_client, use_probe, db_params):
+    params = {**db_params, "application_name": "health-leak-test"}
+    use_probe(params)
+    assert (await asgi_client.get("/api/health/db")).status_code == HTTPStatus.OK
+    before = await asyncio.to_thread(backend_connections, params)
+    for _ in range(1000):
+        assert (await services.database_health())["status"] == "ok"
+    responses = await asyncio.gather(*(asgi_client.get("/api/health/db") for _ in range(200)))
+    assert {response.status_code for response in responses} == {HTTPStatus.OK}
+    after = await asyncio.to_thread(backend_connections, params)
+    assert before == after == 1
+
+
+async def test_ready_when_database_answers_and_migrations_are_applied(asgi_client, use_probe, db_params):
+    use_probe(db_params)
+    response = await asgi_client.get("/api/health/ready")
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+async def test_not_ready_names_an_unapplied_migration(asgi_client, use_probe, db_params, settings):
+    use_probe(db_params)
+    settings.MIGRATION_MODULES = {"health": "tests.health.pending_migrations"}
+    services.migrations_on_disk.cache_clear()
+    try:
+        response = await asgi_client.get("/api/health/ready")
+    finally:
+        services.migrations_on_disk.cache_clear()
+    body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
+    assert body["checks"] == {"database": "ok", "migrations": "unapplied: health.0001_pending"}
+    assert "health.0001_pending" in body["detail"]
+
+
+async def test_not_ready_when_the_database_is_down(asgi_client, use_probe):
+    use_probe({"host": "127.0.0.1", "port": free_port(), "dbname": "app", "user": "postgres"})
+    response = await asgi_client.get("/api/health/ready")
+    body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
+    assert body["checks"]["database"] == "the database refused the connection"
+
+
+def test_migration_graph_loads_once_per_process():
+    services.migrations_on_disk.cache_clear()
+    services.pending_migrations(set())
+    services.pending_migrations(set())
+    assert services.migrations_on_disk.cache_info().misses == 1
