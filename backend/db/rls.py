@@ -1,0 +1,41 @@
+"""Row-level security: run code as a user (and tenant) that PostgreSQL policies can see.
+
+The ids go to ``app.user_id`` / ``app.tenant_id`` with ``set_config(..., true)``: local to the
+transaction, so a pooled connection never carries them into the next request. Policies read them
+through ``CURRENT_USER_ID`` / ``CURRENT_TENANT_ID``. See the README for a worked example.
+"""
+
+import contextlib
+import functools
+
+from django.db import connections, transaction
+
+USER_SETTING = "app.user_id"
+TENANT_SETTING = "app.tenant_id"
+# SQL for policies: NULL (matching no row) when no user is set, rather than a cast error.
+CURRENT_USER_ID = "NULLIF(current_setting('app.user_id', true), '')::uuid"
+CURRENT_TENANT_ID = "NULLIF(current_setting('app.tenant_id', true), '')"
+
+
+@contextlib.contextmanager
+def acting_as(user_id, tenant_id=None, using: str = "default"):
+    """A transaction in which RLS policies see ``user_id`` (and ``tenant_id``)."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+            [USER_SETTING, str(user_id or ""), TENANT_SETTING, str(tenant_id or "")],
+        )
+        yield
+
+
+def rls_scoped(view):
+    """The request-scoped form, for sync views: the view runs as ``request.user``
+    (and ``request.tenant_id`` when a tenant middleware sets it)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user_id = request.user.pk if request.user.is_authenticated else None
+        with acting_as(user_id, getattr(request, "tenant_id", None)):
+            return view(request, *args, **kwargs)
+
+    return wrapper

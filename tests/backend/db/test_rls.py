@@ -1,0 +1,136 @@
+"""Row-level security under a role that neither is a superuser nor owns the table."""
+
+import pytest
+from django.db import DatabaseError, connection, models
+from django.db.migrations.state import ModelState, ProjectState
+from django.test.utils import isolate_apps
+
+from backend.db.models import UUIDModel
+from backend.db.operations import CreatePolicy, DropPolicy, EnableRowLevelSecurity
+from backend.db.rls import CURRENT_USER_ID, acting_as, rls_scoped
+from backend.db.uuid7 import uuid7
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROLE = "rls_test_reader"
+OWNER = "rls_test_owner"
+OWNER_ONLY = f"owner_id = {CURRENT_USER_ID}"
+
+
+@pytest.fixture
+def note_model():
+    with isolate_apps("backend"):
+
+        class Note(UUIDModel):
+            owner_id = models.UUIDField()
+            body = models.TextField()
+
+            class Meta:
+                app_label = "backend"
+                db_table = "rls_test_note"
+
+        state = ProjectState()
+        state.add_model(ModelState.from_model(Note))
+        operations = [
+            EnableRowLevelSecurity("note"),
+            CreatePolicy("note", "note_owner", using=OWNER_ONLY, check=OWNER_ONLY),
+        ]
+        with connection.schema_editor() as editor:
+            editor.create_model(Note)
+            for operation in operations:
+                operation.database_forwards("backend", editor, state, state)
+            for role in (ROLE, OWNER):
+                editor.execute(f"DROP ROLE IF EXISTS {role}")
+                editor.execute(f"CREATE ROLE {role} NOSUPERUSER NOLOGIN")
+            editor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON rls_test_note TO {ROLE}")
+            editor.execute(f"GRANT USAGE ON SCHEMA public TO {OWNER}")
+            editor.execute(f"ALTER TABLE rls_test_note OWNER TO {OWNER}")
+        yield Note, state, operations
+        with connection.schema_editor() as editor:
+            editor.delete_model(Note)
+            editor.execute(f"REVOKE ALL ON SCHEMA public FROM {OWNER}")
+            for role in (ROLE, OWNER):
+                editor.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def as_role(role: str = ROLE):
+    """Drop the superuser (who bypasses every policy) for the rest of the transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {role}")
+
+
+def test_a_user_sees_and_writes_only_their_rows(note_model):
+    note, _, _ = note_model
+    alice, bob = uuid7(), uuid7()
+    with acting_as(bob):
+        as_role()
+        note.objects.create(owner_id=bob, body="bob's")
+    with acting_as(alice):
+        as_role()
+        note.objects.create(owner_id=alice, body="alice's")
+
+    with acting_as(alice):
+        as_role()
+        assert list(note.objects.values_list("body", flat=True)) == ["alice's"]
+        assert note.objects.filter(owner_id=bob).update(body="changed by alice") == 0
+
+    with pytest.raises(DatabaseError, match="row-level security"), acting_as(alice):
+        as_role()
+        note.objects.create(owner_id=bob, body="planted by alice")
+
+    with acting_as(bob):
+        as_role()
+        assert list(note.objects.values_list("body", flat=True)) == ["bob's"]
+
+
+def test_forced_rls_binds_the_table_owner_too(note_model):
+    note, _, _ = note_model
+    with pytest.raises(DatabaseError, match="row-level security"), acting_as(None):
+        as_role(OWNER)
+        note.objects.create(owner_id=uuid7(), body="no user set")
+    with acting_as(owner := uuid7()):
+        as_role(OWNER)
+        note.objects.create(owner_id=owner, body="the owner's own row")
+        assert note.objects.count() == 1
+
+
+def test_the_setting_does_not_outlive_the_transaction(note_model):
+    with acting_as(uuid7(), tenant_id="tenant-1"), connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.user_id', true), current_setting('app.tenant_id', true)")
+        user_id, tenant_id = cursor.fetchone()
+    assert user_id
+    assert tenant_id == "tenant-1"
+    connection.close()  # back to the pool; the next use takes a pooled connection
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.user_id', true), current_setting('app.tenant_id', true)")
+        assert cursor.fetchone() in {("", ""), (None, None)}
+
+
+def test_operations_reverse_cleanly(note_model):
+    note, state, operations = note_model
+    with connection.schema_editor() as editor:
+        for operation in reversed(operations):
+            operation.database_backwards("backend", editor, state, state)
+    with acting_as(uuid7()):
+        as_role()
+        note.objects.create(owner_id=uuid7(), body="rls is off: anyone may write anything")
+        assert note.objects.count() == 1
+    with connection.schema_editor() as editor:
+        DropPolicy("note", "note_owner", using=OWNER_ONLY).database_backwards("backend", editor, state, state)
+        EnableRowLevelSecurity("note").database_forwards("backend", editor, state, state)
+    with acting_as(uuid7()):
+        as_role()
+        assert note.objects.count() == 0  # the restored policy hides the row from another user
+
+
+def test_request_scoped_form_runs_the_view_as_the_request_user(rf, django_user_model):
+    user = django_user_model.objects.create(username="carol")
+
+    @rls_scoped
+    def view(request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('app.user_id', true)")
+            return cursor.fetchone()[0]
+
+    request = rf.get("/")
+    request.user = user
+    assert view(request) == str(user.pk)
