@@ -15,3 +15,4 @@ api = NinjaAPI(
 )
 problems.install(api)
 api.add_router("/health", "apps.health.api.router")
+api.add_router("/config", "apps.configuration.api.router")

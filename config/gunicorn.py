@@ -16,6 +16,22 @@ errorlog = "-"
 forwarded_allow_ips = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
+def on_starting(server):
+    # Check production settings in the master, before any worker: a refused start exits at once
+    # (a worker that exits is restarted by gunicorn, forever).
+    import os  # noqa: PLC0415
+
+    import django  # noqa: PLC0415
+
+    from backend.checks import guard_production  # noqa: PLC0415
+    from backend.errors import exit_on_startup_error  # noqa: PLC0415
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    with exit_on_startup_error():
+        django.setup()
+        guard_production()
+
+
 def worker_exit(server, worker):
     # Django's ASGI handler has no lifespan: close the connection pools here so the server sees
     # the connections go at once, not when they time out.

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "backend",
     "apps.accounts",
     "apps.health",
+    "apps.configuration",
 ]
 
 MIDDLEWARE = [
@@ -110,3 +111,18 @@ LOG_FORMAT = env.choice("LOG_FORMAT", ("json", "console"), "json" if PRODUCTION 
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 
 DB_HEALTH_TIMEOUT = env.seconds("DB_HEALTH_TIMEOUT", 2.0)
+DB_CONNECT_TIMEOUT = DATABASES["default"]["OPTIONS"]["connect_timeout"]
+
+# HTTPS, on in production: https://docs.djangoproject.com/en/6.1/howto/deployment/checklist/
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (see README, "Behind a proxy").
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
+SECURE_SSL_REDIRECT = PRODUCTION
+SECURE_REDIRECT_EXEMPT = [r"^api/health"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = 31_536_000 if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
+SECURE_HSTS_PRELOAD = PRODUCTION
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"

@@ -28,6 +28,15 @@ def pytest_sessionfinish(session, exitstatus):
         EmbeddedPostgres.for_project().stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_health_probe(django_db_setup, django_db_blocker):
+    """The health checks keep one connection open per process: close it before the test database goes."""
+    yield
+    from apps.health import services
+
+    services.probe._drop()
+
+
 @pytest.fixture(scope="session")
 def embedded() -> EmbeddedPostgres:
     """The project's embedded PostgreSQL 18, started (whatever database the suite is configured with)."""

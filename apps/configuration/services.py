@@ -1,0 +1,47 @@
+"""What the configuration endpoints report; nothing here returns a password."""
+
+from django.conf import settings
+from django.db import connections
+
+from backend.checks import configuration_issues
+from backend.db.pools import pool_stats
+from backend.db.probe import DatabaseProbe, ProbeFailure
+
+
+def configuration_validate() -> dict:
+    issues = configuration_issues()
+    as_dict = [{"id": issue.id, "message": issue.msg, "hint": issue.hint or ""} for issue in issues]
+    errors = [item for item, issue in zip(as_dict, issues, strict=True) if issue.is_serious()]
+    warnings = [item for item, issue in zip(as_dict, issues, strict=True) if not issue.is_serious()]
+    return {"valid": not errors, "environment": settings.APP_ENV, "errors": errors, "warnings": warnings}
+
+
+async def database_test() -> dict:
+    """A live round trip on a fresh connection to the configured database, within DB_CONNECT_TIMEOUT."""
+    probe = DatabaseProbe()
+    try:
+        ping = await probe.ping(settings.DB_CONNECT_TIMEOUT)
+    except ProbeFailure as failure:
+        return {"ok": False, "latency_ms": None, "server_version": None, "error": failure.detail}
+    finally:
+        await probe.close()
+    return {"ok": True, "latency_ms": ping.latency_ms, "server_version": ping.server_version, "error": None}
+
+
+async def database_status() -> dict:
+    database = settings.DATABASES["default"]
+    wrapper = connections["default"]
+    test = await database_test()
+    port = database.get("PORT") or (wrapper._embedded_port if database.get("EMBEDDED") else None)
+    return {
+        "source": database["SOURCE"],
+        "host": database["HOST"],
+        "port": int(port) if port else None,
+        "name": database["NAME"],
+        "user": database["USER"],
+        "sslmode": database["OPTIONS"].get("sslmode", ""),
+        "password_set": bool(database.get("PASSWORD")),
+        "pool": pool_stats(),
+        "connected": test["ok"],
+        "server_version": test["server_version"],
+    }

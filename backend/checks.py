@@ -1,0 +1,94 @@
+"""Production configuration rules as Django system checks (backend.E001..., backend.W001...).
+
+They are registered with Django (so `manage.py check` and runserver show them) but only report in
+production; `configuration_issues()` runs the same rules anywhere, for /api/config/validate.
+`guard_production()` stops an ASGI/WSGI process (gunicorn included) while an error stands.
+"""
+
+import sys
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+MIN_SECRET_KEY_LENGTH = 50
+
+
+def configuration_issues(conf=settings) -> list[checks.CheckMessage]:  # noqa: PLR0912 - a branch a rule
+    issues: list[checks.CheckMessage] = []
+    error, warning = _collector(issues, checks.Error), _collector(issues, checks.Warning)
+
+    try:
+        key = conf.SECRET_KEY
+    except ImproperlyConfigured:  # Django refuses to hand out an empty one
+        key = ""
+    if not key:
+        error("E001", "SECRET_KEY is not set.", "Set SECRET_KEY (or SECRET_KEY_FILE) to 50+ random characters.")
+    elif key == getattr(conf, "DEVELOPMENT_SECRET_KEY", None) or key.startswith("django-insecure"):
+        error(
+            "E003",
+            "SECRET_KEY is a known development value.",
+            "Generate one: python -c 'import secrets; print(secrets.token_urlsafe(64))'.",
+        )
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        error("E002", f"SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters.", "Use 50+ random characters.")
+    if conf.DEBUG:
+        error("E004", "DEBUG is on.", "Set DEBUG=false: debug pages leak settings and code.")
+    if not conf.ALLOWED_HOSTS:
+        error("E005", "ALLOWED_HOSTS is empty.", "Set ALLOWED_HOSTS to the public host names, comma-separated.")
+    elif "*" in conf.ALLOWED_HOSTS:
+        error("E006", "ALLOWED_HOSTS contains '*'.", "List the real host names instead of '*'.")
+    if getattr(conf, "CORS_ALLOW_ALL_ORIGINS", False):
+        error("E007", "CORS_ORIGINS allows every origin ('*').", "List the frontend origins in CORS_ORIGINS.")
+    for origin in conf.CORS_ALLOWED_ORIGINS:
+        parts = urlsplit(origin)
+        if parts.scheme == "http" and parts.hostname not in LOCAL_HOSTS:
+            error("E008", f"CORS origin {origin} is plain http.", "Use https:// origins for non-local hosts.")
+    database = conf.DATABASES["default"]
+    if database.get("SOURCE") == "embedded":
+        error(
+            "E009",
+            "No database is configured.",
+            "Set DB_HOST (and DB_*) or DATABASE_URL.",
+        )
+    elif not database.get("PASSWORD"):
+        error("E010", "The database password is empty.", "Set DB_PASSWORD (or DB_PASSWORD_FILE).")
+    if database.get("OPTIONS", {}).get("sslmode") == "disable":
+        warning("W001", "DB_SSLMODE=disable: database traffic is not encrypted.", "Use require or verify-full.")
+    if not conf.SECURE_HSTS_SECONDS:
+        warning("W002", "HSTS is off (SECURE_HSTS_SECONDS=0).", "Keep the production default of one year.")
+    if not (conf.SESSION_COOKIE_SECURE and conf.CSRF_COOKIE_SECURE):
+        warning(
+            "W003",
+            "Session or CSRF cookies are not marked secure.",
+            "Keep the production default (on).",
+        )
+    if not conf.SECURE_PROXY_SSL_HEADER:
+        warning("W004", "SECURE_PROXY_SSL_HEADER is unset.", "Behind a TLS proxy, trust its X-Forwarded-Proto.")
+    return issues
+
+
+def _collector(issues: list, level):
+    def add(code: str, message: str, hint: str) -> None:
+        issues.append(level(message, hint=hint, id=f"backend.{code}"))
+
+    return add
+
+
+@checks.register(checks.Tags.security)
+def production_configuration(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    return configuration_issues() if settings.APP_ENV == "production" else []
+
+
+def guard_production() -> None:
+    """Exit non-zero, listing each error with its hint, when production configuration is unsafe."""
+    if settings.APP_ENV != "production":
+        return
+    errors = [issue for issue in configuration_issues() if issue.is_serious()]
+    if errors:
+        print("error: refusing to start in production:", file=sys.stderr)  # noqa: T201
+        for issue in errors:
+            print(f"  {issue.id}: {issue.msg} HINT: {issue.hint}", file=sys.stderr)  # noqa: T201
+        sys.exit(1)
