@@ -84,8 +84,9 @@ def problem_body(
     detail: str | None = None,
     **extra: object,
 ) -> dict:
-    kind = kind or KIND_BY_STATUS.get(status) or ("bad-request" if status < 500 else "internal-error")
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    # Statuses without a kind of their own are typed by their phrase: 409 is "/problems/conflict".
+    kind = kind or KIND_BY_STATUS.get(status) or phrase.lower().replace(" ", "-")
     return {
         "type": problem_type(kind),
         "title": KINDS.get(kind, phrase),
