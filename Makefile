@@ -53,6 +53,9 @@ pytest: install ## The pytest suite only (ARGS="-k name" to pick tests)
 
 test: lint pytest ## Lint, then the whole suite against a real PostgreSQL
 
+openapi: install ## Refresh the OpenAPI snapshot (backend/openapi.json) the frontend generates types from
+	$(PY) manage.py export_openapi_schema --api backend.api.api --indent 2 --sorted --output backend/openapi.json
+
 db-status: install ## Show the embedded PostgreSQL's state
 	$(PY) manage.py embedded_db status
 
