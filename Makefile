@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format pytest migrate bench db-status db-stop openapi clean
+.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
