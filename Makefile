@@ -38,6 +38,7 @@ run: migrate ## Serve the API with reload on http://$(HOST):$(PORT)
 
 serve: install ## Serve production-style: gunicorn + uvicorn workers (WEB_CONCURRENCY), no reload
 	@if [ "$${APP_ENV:-development}" = development ]; then $(PY) manage.py migrate --no-input; fi
+	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(VENV)/bin/gunicorn --config config/gunicorn.py config.asgi:application
 
 lint: install ## ruff check and ruff format --check
