@@ -34,7 +34,7 @@ def _close_health_probe(django_db_setup, django_db_blocker):
     yield
     from apps.health import services
 
-    services.probe._drop()
+    services.probe.discard()
 
 
 @pytest.fixture(scope="session")

@@ -179,6 +179,8 @@ class EmbeddedPostgres:
                     f"embedded PostgreSQL: port {self.port} on 127.0.0.1 is taken by another process; "
                     f"stop it, or delete {self.port_file} to pick another port"
                 )
+            self._check_reachable(self.binaries)
+            self._check_reachable(self.root)
             if not self.is_initialized():
                 self._initialize()
             self._start()
@@ -202,8 +204,6 @@ class EmbeddedPostgres:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _initialize(self) -> None:
-        self._check_reachable(self.binaries)
-        self._check_reachable(self.root)
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if self.server_user:
             os.chown(self.data_dir, self.server_user.pw_uid, self.server_user.pw_gid)
@@ -232,7 +232,6 @@ class EmbeddedPostgres:
 
     def _start(self) -> None:
         port = self.port
-        self._check_reachable(self.binaries)
         result = self._run(
             self.binaries / "pg_ctl",
             "start",

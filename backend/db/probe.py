@@ -79,7 +79,7 @@ class DatabaseProbe:
     async def _connect(self, within: float) -> psycopg.AsyncConnection:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): the old connection cannot serve it
-            self._drop()
+            self.discard()
             self._loop, self._connecting = loop, asyncio.Lock()
         connection = self._connection
         if connection is not None and not connection.closed:
@@ -90,10 +90,11 @@ class DatabaseProbe:
                 self._connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
             return self._connection
 
-    def _drop(self) -> None:
+    def discard(self) -> None:
+        """Forget the connection without a round trip: the server may be gone or hung."""
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.pgconn.finish()  # no round trip: the server may be gone or hung
+            connection.pgconn.finish()
 
     @contextlib.asynccontextmanager
     async def _deadline(self, within: float):
@@ -101,10 +102,10 @@ class DatabaseProbe:
             async with asyncio.timeout(within):
                 yield
         except TimeoutError:
-            self._drop()
+            self.discard()
             raise ProbeFailure("timeout", f"no answer within {within:g} s") from None
         except psycopg.Error as error:
-            self._drop()
+            self.discard()
             raise classify(error) from None
 
 

@@ -45,7 +45,7 @@ def use_probe(monkeypatch, settings):
 
     yield use
     for probe in probes:
-        probe._drop()
+        probe.discard()
 
 
 @pytest.fixture
