@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi clean
+.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi types clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -56,6 +56,10 @@ test: lint pytest ## Lint, then the whole suite against a real PostgreSQL
 
 openapi: install ## Refresh the OpenAPI snapshot (backend/openapi.json) the frontend generates types from
 	$(PY) manage.py export_openapi_schema --api backend.api.api --indent 2 --sorted --output backend/openapi.json
+
+types: ## TypeScript types for the frontend from the snapshot: make types OUT=../web/src/api/schema.d.ts
+	cd tests/typescript && npm ci --no-audit --no-fund --silent
+	tests/typescript/node_modules/.bin/openapi-typescript backend/openapi.json -o "$(or $(OUT),tests/typescript/build/schema.d.ts)"
 
 db-status: install ## Show the embedded PostgreSQL's state
 	$(PY) manage.py embedded_db status

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -81,3 +82,52 @@ async def asgi_client():
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {seconds} s") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def test_database_env(django_db_setup, django_db_blocker) -> dict:
+    """Environment variables that point a server subprocess at the suite's test database."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        params = connection.get_connection_params()
+    return {
+        "DB_HOST": params["host"],
+        "DB_PORT": str(params["port"]),
+        "DB_NAME": connection.settings_dict["NAME"],
+        "DB_USER": connection.settings_dict["USER"],
+        "DB_PASSWORD": connection.settings_dict["PASSWORD"] or "",
+        "DATABASE_URL": "",
+    }
+
+
+@pytest.fixture(scope="session")
+def live_server_url(test_database_env):
+    """The ASGI app served by uvicorn in a subprocess, on the test database."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--lifespan", "off"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, **test_database_env, "APP_ENV": "test", "LOG_LEVEL": "warning"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{url}/api/openapi.json", process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
