@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 MIN_SECRET_KEY_LENGTH = 50
@@ -80,6 +81,27 @@ def _collector(issues: list, level):
 @checks.register(checks.Tags.security)
 def production_configuration(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     return configuration_issues() if settings.APP_ENV == "production" else []
+
+
+# Django's deploy checks look for these by dotted path (security.W001-W003, silenced in settings);
+# the project runs async-native subclasses of them, so this checks for subclasses instead.
+REQUIRED_MIDDLEWARE = {
+    "backend.E011": "django.middleware.security.SecurityMiddleware",
+    "backend.E012": "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "backend.E013": "django.middleware.csrf.CsrfViewMiddleware",
+}
+
+
+@checks.register(checks.Tags.security)
+def security_middleware(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    installed = [import_string(path) for path in settings.MIDDLEWARE]
+    missing = []
+    for code, path in REQUIRED_MIDDLEWARE.items():
+        required = import_string(path)
+        if not any(isinstance(cls, type) and issubclass(cls, required) for cls in installed):
+            hint = f"Keep {path} (or backend.async_middleware's subclass of it) in MIDDLEWARE."
+            missing.append(checks.Error(f"{path} is not in MIDDLEWARE.", hint=hint, id=code))
+    return missing
 
 
 def guard_production() -> None:

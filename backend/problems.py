@@ -165,7 +165,7 @@ def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpRes
 
 
 def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
-    logger.warning("database unavailable during %s %s: %s", request.method, request.path, type(exc).__name__)
+    logger.warning("database unavailable during %s %s", request.method, request.path, exc_info=exc)
     return problem_response(
         request,
         503,

@@ -2,8 +2,7 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
+from backend.asgi_handler import get_asgi_application
 from backend.errors import exit_on_startup_error
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

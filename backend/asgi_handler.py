@@ -1,0 +1,105 @@
+"""Django's ASGI handler without the thread hops a request that ran no sync code does not need.
+
+Django sends ``request_started`` and closes the response (which sends ``request_finished``)
+through ``sync_to_async``: hops to a thread created for each request, for receivers that act on
+database connections the request opened (``close_old_connections``, ``reset_queries``) or reset
+per-request state (``reset_urlconf``, ``close_caches``: a socket close at most). Connections can
+only be opened by sync code, which runs in the request's thread-sensitive executor; so when the
+request never needed that executor, and no other sync receiver or resource closer is involved, the
+same calls run inline on the event loop. Otherwise Django's path is taken as it is. The rest is
+Django's ``handle`` (6.1) unchanged. Tests: tests/backend/test_asgi_handler.py.
+"""
+
+import asyncio
+from contextlib import closing
+
+import django
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.core import signals
+from django.core.cache import close_caches
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import reset_urlconf
+from django.db import close_old_connections, reset_queries
+from django.urls import set_script_prefix
+
+# Django's own receivers of the request signals: no I/O unless sync code opened a connection.
+INLINE_RECEIVERS = frozenset({close_old_connections, reset_queries, reset_urlconf, close_caches})
+
+
+def request_used_a_thread() -> bool:
+    """Whether sync code of this request ran in its thread (asgiref creates that executor lazily)."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    return context is not None and context in SyncToAsync.context_to_thread_executor
+
+
+def can_run_inline(signal, sender) -> bool:
+    sync_receivers, _ = signal._live_receivers(sender)
+    return set(sync_receivers) <= INLINE_RECEIVERS and not request_used_a_thread()
+
+
+async def send_signal(signal, sender, **kwargs) -> None:
+    if not can_run_inline(signal, sender):
+        await signal.asend(sender=sender, **kwargs)
+        return
+    sync_receivers, async_receivers = signal._live_receivers(sender)
+    for receiver in sync_receivers:
+        receiver(signal=signal, sender=sender, **kwargs)
+    await asyncio.gather(*(receiver(signal=signal, sender=sender, **kwargs) for receiver in async_receivers))
+
+
+async def close_response(response, request) -> None:
+    # Django registers request.close (the in-memory body, uploads) as a closer; files and streams
+    # add their own. Only the request's, without uploads, is cheap enough for the event loop.
+    closers_inline = all(closer == request.close for closer in response._resource_closers)
+    uploads = hasattr(request, "_files")
+    if closers_inline and not uploads and can_run_inline(signals.request_finished, response._handler_class):
+        response.close()
+    else:
+        await sync_to_async(response.close)()
+
+
+class Handler(ASGIHandler):
+    async def handle(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+
+        with closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+            await send_signal(signals.request_started, self.__class__, scope=scope)
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                body_file.close()
+                await self.send_response(error_response, send)
+                await sync_to_async(error_response.close)()
+                return
+
+            class RequestProcessed(Exception):  # noqa: N818 - Django's name
+                pass
+
+            response = None
+            try:
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self.listen_for_disconnect(receive))
+                        response = await self.run_get_response(request)
+                        await self.send_response(response, send)
+                        raise RequestProcessed
+                except* (RequestProcessed, RequestAborted):
+                    pass
+            except BaseExceptionGroup as exception_group:
+                if len(exception_group.exceptions) == 1:
+                    raise exception_group.exceptions[0]  # noqa: B904 - as Django does
+                raise
+
+            if response is None:
+                await send_signal(signals.request_finished, self.__class__)
+            else:
+                await close_response(response, request)
+
+
+def get_asgi_application() -> Handler:
+    django.setup(set_prefix=False)
+    return Handler()

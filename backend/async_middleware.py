@@ -1,0 +1,116 @@
+"""Django's and whitenoise's middleware, run on the event loop under ASGI when they do no I/O.
+
+Django's ``MiddlewareMixin`` runs every ``process_request``/``process_response`` of an async
+request through ``sync_to_async``: a hop to the request's own thread, created for that request.
+Most of these steps only read headers and set headers, so here they run inline; a step that may
+touch the database (saving a changed session, storing messages, parsing a POST body for CSRF)
+still goes to the thread, exactly as Django would run it. Under WSGI nothing changes.
+"""
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+from django.middleware import clickjacking, common, csrf, security
+from whitenoise.middleware import WhiteNoiseMiddleware
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+
+
+class OnTheLoop:
+    """For a MiddlewareMixin subclass: in async mode, call its hooks inline unless told not to."""
+
+    def request_needs_thread(self, request) -> bool:
+        return False
+
+    def response_needs_thread(self, request, response) -> bool:
+        return False
+
+    async def __acall__(self, request):
+        response = None
+        if hasattr(self, "process_request"):
+            response = await self._run(self.request_needs_thread(request), self.process_request, request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            needs_thread = self.response_needs_thread(request, response)
+            response = await self._run(needs_thread, self.process_response, request, response)
+        return response
+
+    @staticmethod
+    async def _run(in_thread: bool, hook, *args):
+        if in_thread:
+            return await sync_to_async(hook, thread_sensitive=True)(*args)
+        return hook(*args)
+
+
+class SecurityMiddleware(OnTheLoop, security.SecurityMiddleware):
+    pass
+
+
+class CommonMiddleware(OnTheLoop, common.CommonMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(OnTheLoop, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
+    """request.user stays lazy: nothing is queried until a view asks."""
+
+
+class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
+    """The session is loaded lazily; only a session that was used may need saving (a query)."""
+
+    def response_needs_thread(self, request, response) -> bool:
+        session = getattr(request, "session", None)
+        return session is not None and (session.accessed or session.modified)
+
+
+class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
+    def response_needs_thread(self, request, response) -> bool:
+        storage = getattr(request, "_messages", None)
+        return storage is not None and (storage.used or storage.added_new)
+
+
+class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
+    """The token check reads request.POST on unsafe methods (a body parse): that part in the thread."""
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        if self.async_mode:
+            # Django adapts process_view by its kind: a coroutine function is called as it is.
+            self.process_view = self._process_view_async
+
+    async def _process_view_async(self, request, callback, callback_args, callback_kwargs):
+        hook = csrf.CsrfViewMiddleware.process_view.__get__(self)
+        args = (request, callback, callback_args, callback_kwargs)
+        return await self._run(request.method not in SAFE_METHODS, hook, *args)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """whitenoise, async-capable: the path lookup is a dict read; opening a file goes to a thread."""
+
+    async_capable = True
+
+    def __init__(self, get_response=None, **kwargs):
+        super().__init__(get_response, **kwargs)
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self.async_mode:
+            return self.__acall__(request)
+        return super().__call__(request)
+
+    async def __acall__(self, request):
+        if self.autorefresh:  # development: looks on disk, for static URLs only (no WHITENOISE_ROOT here)
+            static_file = None
+            if request.path_info.startswith(self.static_prefix):
+                static_file = await sync_to_async(self.find_file, thread_sensitive=False)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
+        return await self.get_response(request)
