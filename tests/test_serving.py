@@ -1,0 +1,91 @@
+"""`make serve`: the production way of serving, with the full middleware stack and a graceful stop."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import PROJECT_DIR, free_port, wait_until_serving
+
+
+@pytest.fixture
+def make_serve(test_database_env):
+    port = free_port()
+    env = {
+        **os.environ,
+        **test_database_env,
+        "APP_ENV": "test",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "DJANGO_SETTINGS_MODULE": "tests.serving.settings",
+    }
+    process = subprocess.Popen(["make", "--no-print-directory", "serve"], cwd=PROJECT_DIR, env=env, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(f"{url}/api/health", process, seconds=60)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            for child in _children(process.pid):
+                os.kill(child, signal.SIGKILL)
+            process.kill()
+            process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    result = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(line) for line in result.stdout.split()]
+
+
+def serving_connections(test_database_env) -> int:
+    params = {"host": test_database_env["DB_HOST"], "port": test_database_env["DB_PORT"]}
+    with psycopg.connect(**params, user=test_database_env["DB_USER"], dbname="postgres") as admin:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'serving-test'"
+        return admin.execute(query).fetchone()[0]
+
+
+def test_the_full_middleware_stack_is_on_the_served_path(make_serve):
+    _, url = make_serve
+    response = httpx.get(f"{url}/api/health", headers={"Origin": "http://localhost:3000", "X-Request-ID": "served-1"})
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] == "served-1"
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Server"] == "uvicorn"  # gunicorn's uvicorn worker, as `make serve` runs it
+
+
+def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly(make_serve, test_database_env):
+    process, url = make_serve
+    result = {}
+
+    def slow_request():
+        result["response"] = httpx.get(f"{url}/test/slow?seconds=3", timeout=30)
+
+    in_flight = threading.Thread(target=slow_request)
+    in_flight.start()
+    deadline = time.monotonic() + 10
+    while serving_connections(test_database_env) == 0:  # the slow view holds its connection
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    (master,) = _children(process.pid)  # make runs gunicorn's master as its child
+    stopped_at = time.monotonic()
+    os.kill(master, signal.SIGTERM)
+
+    time.sleep(0.5)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/api/health", timeout=2)  # no new connections once stopping
+
+    in_flight.join(timeout=30)
+    assert result["response"].status_code == 200
+    assert result["response"].json() == {"slept": 3.0}
+    assert process.wait(timeout=30) == 0
+    assert time.monotonic() - stopped_at < 30  # gunicorn's graceful_timeout
+    assert serving_connections(test_database_env) == 0  # the pool was closed on the way out
