@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi types clean
+.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi types bench bench-faults clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -56,6 +56,12 @@ test: lint pytest ## Lint, then the whole suite against a real PostgreSQL
 
 openapi: install ## Refresh the OpenAPI snapshot (backend/openapi.json) the frontend generates types from
 	$(PY) manage.py export_openapi_schema --api backend.api.api --indent 2 --sorted --output backend/openapi.json
+
+bench: install ## Benchmark the app against raw ASGI floors (wrk, one worker); table in .bench/
+	$(PY) -m bench.run $(ARGS)
+
+bench-faults: install ## Stop and restart the embedded PostgreSQL under load; count the statuses
+	$(PY) -m bench.faults $(ARGS)
 
 types: ## TypeScript types for the frontend from the snapshot: make types OUT=../web/src/api/schema.d.ts
 	cd tests/typescript && npm ci --no-audit --no-fund --silent

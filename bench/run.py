@@ -1,0 +1,138 @@
+"""`make bench`: the app against two floors, served the same way (gunicorn, one uvicorn worker) on
+the embedded PostgreSQL 18, loaded by wrk; rounds interleaved (app, floors, app, ...).
+
+Prints a markdown table and writes it to .bench/ (git-ignored). A benchmark, not a test: it
+reports the targets of the Speed section as met or not, and exits 0 either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+
+from backend.db.embedded import EmbeddedPostgres
+from bench.serving import RESULTS_DIR, Load, free_port, production_env, require_wrk, serve, wrk
+
+CONNECTIONS = (32, 128)
+# (name, gunicorn app, [(label, path, floor label)])
+TARGETS = [
+    (
+        "app",
+        "config.asgi:application",
+        [("/api/health", "/api/health", "json"), ("/api/health/db", "/api/health/db", "db")],
+    ),
+    ("floor: fixed JSON", "bench.floors:fixed_json", [("json", "/", None)]),
+    ("floor: SELECT 1 (psycopg async pool)", "bench.floors:select_one", [("db", "/", None)]),
+]
+
+
+def run_round(database: EmbeddedPostgres, seconds: int, warmup: int, results: dict, servers: dict) -> None:
+    for name, app, endpoints in TARGETS:
+        env = production_env(database, free_port())
+        server = serve(app, env, endpoints[0][1], RESULTS_DIR / "servers.log")
+        servers.setdefault(name, {"cold_start_s": [], "rss_mib": []})["cold_start_s"].append(server.cold_start_s)
+        try:
+            for label, path, _ in endpoints:
+                for connections in CONNECTIONS:
+                    wrk(server.url + path, connections, warmup)
+                    results.setdefault((label, connections), []).append(wrk(server.url + path, connections, seconds))
+            servers[name]["rss_mib"].append(server.worker_rss_mib())
+        finally:
+            server.stop()
+
+
+def median(loads: list[Load], field: str) -> float:
+    return statistics.median(getattr(load, field) for load in loads)
+
+
+def report(results: dict, servers: dict, rounds: int, seconds: int) -> tuple[str, list[str]]:
+    lines = [
+        f"Benchmark of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({platform.machine()}, {len(os.sched_getaffinity(0))} cores): one worker, "
+        f"wrk -t2 for {seconds} s after a warm-up, {rounds} interleaved rounds, medians.",
+        "",
+        "| endpoint | conns | req/s | p50 ms | p99 ms | floor req/s | ratio to floor | errors | timeouts | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    floors = {label: floor for _, _, endpoints in TARGETS for label, _, floor in endpoints}
+    for (label, connections), loads in results.items():
+        floor_loads = results.get((floors.get(label), connections))
+        cells = [label, connections, f"{median(loads, 'requests_per_s'):,.0f}"]
+        cells += [f"{median(loads, 'p50_ms'):.1f}", f"{median(loads, 'p99_ms'):.1f}"]
+        if floor_loads:
+            pairs = zip(loads, floor_loads, strict=True)
+            ratio = statistics.median(a.requests_per_s / b.requests_per_s for a, b in pairs)
+            cells += [f"{median(floor_loads, 'requests_per_s'):,.0f}", f"{ratio:.3f}"]
+        else:
+            cells += ["-", "-"]
+        cells += [sum(x.errors for x in loads), sum(x.timeouts for x in loads), sum(x.non_2xx for x in loads)]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    lines += ["", "| server | cold start s (median) | RSS per worker after load MiB (max) |", "| --- | ---: | ---: |"]
+    for name, figures in servers.items():
+        lines.append(f"| {name} | {statistics.median(figures['cold_start_s']):.2f} | {max(figures['rss_mib']):.0f} |")
+    return "\n".join(lines), verdicts(results, servers)
+
+
+def verdicts(results: dict, servers: dict) -> list[str]:
+    def check(ok: bool, text: str) -> str:
+        return f"- [{'x' if ok else ' '}] {text}"
+
+    health, db = results[("/api/health", 32)], results[("/api/health/db", 32)]
+    ratios = {
+        label: statistics.median(
+            a.requests_per_s / b.requests_per_s for a, b in zip(results[(label, 32)], results[(floor, 32)], strict=True)
+        )
+        for label, floor in (("/api/health", "json"), ("/api/health/db", "db"))
+    }
+    out = [
+        check(median(health, "requests_per_s") >= 1000, "/api/health >= 1,000 req/s at 32 connections"),
+        check(median(health, "p99_ms") <= 50, "/api/health p99 <= 50 ms"),
+        check(ratios["/api/health"] >= 0.07, "/api/health >= 0.07 of its floor"),
+        check(median(db, "requests_per_s") >= 600, "/api/health/db >= 600 req/s at 32 connections"),
+        check(median(db, "p99_ms") <= 100, "/api/health/db p99 <= 100 ms"),
+        check(ratios["/api/health/db"] >= 0.25, "/api/health/db >= 0.25 of its floor"),
+    ]
+    for label in ("/api/health", "/api/health/db"):
+        wide, narrow = results[(label, 128)], results[(label, 32)]
+        clean = sum(x.errors + x.timeouts + x.non_2xx for x in wide) == 0
+        out.append(check(clean, f"{label} at 128 connections: no errors, timeouts or non-2xx"))
+        out.append(check(median(wide, "p50_ms") <= 4 * median(narrow, "p50_ms"), f"{label} p50 at 128 <= 4x p50 at 32"))
+    app = servers["app"]
+    out.append(check(max(app["rss_mib"]) <= 120, "RSS per worker after load <= 120 MiB"))
+    out.append(check(statistics.median(app["cold_start_s"]) <= 3, "cold start <= 3 s"))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+    require_wrk()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    database = EmbeddedPostgres.for_project()
+    was_running = database.is_running()
+    database.ensure_running()
+    results: dict = {}
+    servers: dict = {}
+    try:
+        for _ in range(args.rounds):
+            run_round(database, args.seconds, args.warmup, results, servers)
+    finally:
+        if not was_running:
+            database.stop()
+    table, checks = report(results, servers, args.rounds, args.seconds)
+    text = table + "\n\nTargets (Speed section of DESIGN.md):\n" + "\n".join(checks) + "\n"
+    print(text)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS_DIR / f"bench-{stamp}.md").write_text(text)
+    (RESULTS_DIR / "bench-latest.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
