@@ -8,6 +8,7 @@ still goes to the thread, exactly as Django would run it. Under WSGI nothing cha
 """
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
@@ -81,6 +82,9 @@ class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
         if self.async_mode:
             # Django adapts process_view by its kind: a coroutine function is called as it is.
             self.process_view = self._process_view_async
+
+    def request_needs_thread(self, request) -> bool:
+        return settings.CSRF_USE_SESSIONS  # the token then lives in the session (a query)
 
     async def _process_view_async(self, request, callback, callback_args, callback_kwargs):
         hook = csrf.CsrfViewMiddleware.process_view.__get__(self)
