@@ -33,19 +33,24 @@ def request_used_a_thread() -> bool:
     return context is not None and context in SyncToAsync.context_to_thread_executor
 
 
-def can_run_inline(signal, sender) -> bool:
-    sync_receivers, _ = signal._live_receivers(sender)
-    return set(sync_receivers) <= INLINE_RECEIVERS and not request_used_a_thread()
+def inline_receivers(signal, sender):
+    """The signal's receivers when they may run on the event loop, else None."""
+    sync_receivers, async_receivers = signal._live_receivers(sender)
+    if set(sync_receivers) <= INLINE_RECEIVERS and not request_used_a_thread():
+        return sync_receivers, async_receivers
+    return None
 
 
 async def send_signal(signal, sender, **kwargs) -> None:
-    if not can_run_inline(signal, sender):
+    receivers = inline_receivers(signal, sender)
+    if receivers is None:
         await signal.asend(sender=sender, **kwargs)
         return
-    sync_receivers, async_receivers = signal._live_receivers(sender)
+    sync_receivers, async_receivers = receivers
     for receiver in sync_receivers:
         receiver(signal=signal, sender=sender, **kwargs)
-    await asyncio.gather(*(receiver(signal=signal, sender=sender, **kwargs) for receiver in async_receivers))
+    if async_receivers:
+        await asyncio.gather(*(receiver(signal=signal, sender=sender, **kwargs) for receiver in async_receivers))
 
 
 async def close_response(response, request) -> None:
@@ -53,10 +58,15 @@ async def close_response(response, request) -> None:
     # add their own. Only the request's, without uploads, is cheap enough for the event loop.
     closers_inline = all(closer == request.close for closer in response._resource_closers)
     uploads = hasattr(request, "_files")
-    if closers_inline and not uploads and can_run_inline(signals.request_finished, response._handler_class):
+    receivers = inline_receivers(signals.request_finished, response._handler_class)
+    if closers_inline and not uploads and receivers is not None:
         response.close()
     else:
         await sync_to_async(response.close)()
+
+
+class RequestProcessed(Exception):  # noqa: N818 - Django's name; defined once, not per request
+    pass
 
 
 class Handler(ASGIHandler):
@@ -75,9 +85,6 @@ class Handler(ASGIHandler):
                 await self.send_response(error_response, send)
                 await sync_to_async(error_response.close)()
                 return
-
-            class RequestProcessed(Exception):  # noqa: N818 - Django's name
-                pass
 
             response = None
             try:

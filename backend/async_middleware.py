@@ -11,8 +11,10 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions import middleware as sessions
 from django.middleware import clickjacking, common, csrf, security
+from django.utils.functional import SimpleLazyObject, empty
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
@@ -69,9 +71,23 @@ class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
 
 
 class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
+    """The message storage is made on first use: API requests never pay for it."""
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        if not _used(request):
+            return response
+        return super().process_response(request, response)
+
     def response_needs_thread(self, request, response) -> bool:
-        storage = getattr(request, "_messages", None)
-        return storage is not None and (storage.used or storage.added_new)
+        return _used(request) and (request._messages.used or request._messages.added_new)
+
+
+def _used(request) -> bool:
+    storage = getattr(request, "_messages", None)
+    return storage is not None and storage._wrapped is not empty
 
 
 class CsrfViewMiddleware(OnTheLoop, csrf.CsrfViewMiddleware):
