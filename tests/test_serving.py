@@ -30,11 +30,25 @@ def make_serve(test_database_env):
         wait_until_serving(f"{url}/api/health", process, seconds=60)
         yield process, url
     finally:
-        if process.poll() is None:
-            for child in _children(process.pid):
-                os.kill(child, signal.SIGKILL)
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop make's gunicorn gracefully; kill the master and its workers only if that fails."""
+    if process.poll() is not None:
+        return
+    masters = _children(process.pid)
+    for master in masters:
+        os.kill(master, signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        for master in masters:
+            for worker in _children(master):
+                os.kill(worker, signal.SIGKILL)
+            os.kill(master, signal.SIGKILL)
+        process.kill()
+        process.wait()
 
 
 def _children(pid: int) -> list[int]:
