@@ -5,7 +5,13 @@ request through ``sync_to_async``: a hop to the request's own thread, created fo
 Most of these steps only read headers and set headers, so here they run inline; a step that may
 touch the database (saving a changed session, storing messages, parsing a POST body for CSRF)
 still goes to the thread, exactly as Django would run it. Under WSGI nothing changes.
+
+The lazy attributes set on the request (``user``, ``auser``, ``_messages``) hold the request weakly:
+Django's close over it, a reference cycle per request that only the garbage collector frees.
 """
+
+import weakref
+from functools import partial
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
@@ -61,6 +67,20 @@ class XFrameOptionsMiddleware(OnTheLoop, clickjacking.XFrameOptionsMiddleware):
 class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
     """request.user stays lazy: nothing is queried until a view asks."""
 
+    def process_request(self, request):
+        super().process_request(request)  # Django's check that sessions come first
+        request_ref = weakref.ref(request)
+        request.user = SimpleLazyObject(partial(_user, request_ref))
+        request.auser = partial(_auser, request_ref)
+
+
+def _user(request_ref):
+    return auth.get_user(request_ref())
+
+
+async def _auser(request_ref):
+    return await auth.auser(request_ref())
+
 
 class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
     """The session is loaded lazily; only a session that was used may need saving (a query)."""
@@ -74,7 +94,7 @@ class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
     """The message storage is made on first use: API requests never pay for it."""
 
     def process_request(self, request):
-        request._messages = SimpleLazyObject(lambda: default_storage(request))
+        request._messages = SimpleLazyObject(partial(_message_storage, weakref.ref(request)))
 
     def process_response(self, request, response):
         if not _used(request):
@@ -83,6 +103,10 @@ class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):
 
     def response_needs_thread(self, request, response) -> bool:
         return _used(request) and (request._messages.used or request._messages.added_new)
+
+
+def _message_storage(request_ref):
+    return default_storage(request_ref())
 
 
 def _used(request) -> bool:
