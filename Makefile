@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi types bench bench-faults clean
+.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi types bench bench-faults bench-pools clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -62,6 +62,9 @@ bench: install ## Benchmark the app against raw ASGI floors (wrk, one worker); t
 
 bench-faults: install ## Stop and restart the embedded PostgreSQL under load; count the statuses
 	$(PY) -m bench.faults $(ARGS)
+
+bench-pools: install ## /api/health/db's round trip: Django's pool, psycopg async pools, one connection
+	$(PY) -m bench.pools $(ARGS)
 
 types: ## TypeScript types for the frontend from the snapshot: make types OUT=../web/src/api/schema.d.ts
 	cd tests/typescript && npm ci --no-audit --no-fund --silent

@@ -1,0 +1,70 @@
+"""`make bench-pools`: /api/health/db's round trip through Django's pool, psycopg
+AsyncConnectionPools of a few sizes, and the health checks' one dedicated connection; one worker
+served the production way, wrk at 32 and 128 connections, rounds interleaved, medians.
+
+Prints a markdown table and writes it to .bench/pools-latest.md. A benchmark, not a test.
+"""
+
+import argparse
+import statistics
+
+from backend.db.embedded import EmbeddedPostgres
+from bench.serving import RESULTS_DIR, free_port, production_env, require_wrk, serve, wrk
+
+VARIANTS = [
+    ("Django's pool (query in a thread)", "django-pool"),
+    ("psycopg AsyncConnectionPool, max 1", "async-pool?max=1"),
+    ("psycopg AsyncConnectionPool, max 4", "async-pool?max=4"),
+    ("psycopg AsyncConnectionPool, max 10 (DB_POOL_MAX_SIZE)", "async-pool?max=10"),
+    ("one dedicated async connection (shipped)", "dedicated"),
+]
+CONNECTIONS = (32, 128)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    require_wrk()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    database = EmbeddedPostgres.for_project()
+    was_running = database.is_running()
+    database.ensure_running()
+    results: dict = {}
+    try:
+        for _ in range(args.rounds):
+            env = production_env(database, free_port(), DJANGO_SETTINGS_MODULE="bench.settings")
+            server = serve("config.asgi:application", env, "/api/health/db/dedicated", RESULTS_DIR / "servers.log")
+            try:
+                for _, variant in VARIANTS:
+                    for connections in CONNECTIONS:
+                        url = f"{server.url}/api/health/db/{variant}"
+                        wrk(url, connections, 2)
+                        results.setdefault((variant, connections), []).append(wrk(url, connections, args.seconds))
+            finally:
+                server.stop()
+    finally:
+        if not was_running:
+            database.stop()
+    lines = [
+        f"/api/health/db's round trip, one worker, wrk {args.seconds} s, {args.rounds} rounds, medians.",
+        "",
+        "| round trip through | conns | req/s | p50 ms | p99 ms | errors + timeouts |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, variant in VARIANTS:
+        for connections in CONNECTIONS:
+            loads = results[(variant, connections)]
+            rate = statistics.median(x.requests_per_s for x in loads)
+            p50 = statistics.median(x.p50_ms for x in loads)
+            p99 = statistics.median(x.p99_ms for x in loads)
+            failed = sum(x.errors + x.timeouts + x.non_2xx for x in loads)
+            lines.append(f"| {label} | {connections} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {failed} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (RESULTS_DIR / "pools-latest.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
