@@ -94,29 +94,29 @@ class Handler(ASGIHandler):
         once the response is sent) without raising an exception on every request: Django raises one
         to leave its TaskGroup, and the exception group's tracebacks hold the request's frames in
         reference cycles that only the garbage collector frees (~80 objects per request, GC pauses
-        of 20+ ms under load). Returns None when the client disconnected first."""
+        of 20+ ms under load). Returns the response if one was made (it must be closed), else None."""
         task = asyncio.current_task()
         listener = asyncio.create_task(self.listen_for_disconnect(receive))
-        sent = False
+        responding = True
 
         def on_listener_done(listener):
-            if not sent and not listener.cancelled():
+            if responding and not listener.cancelled():
                 task.cancel()
 
         listener.add_done_callback(on_listener_done)
+        response = None
         try:
             response = await self.run_get_response(request)
             await self.send_response(response, send)
-            sent = True
-            return response
         except asyncio.CancelledError:
             if not listener.done() or listener.cancelled() or task.uncancel():
                 raise  # cancelled from outside, not by the listener
-            if isinstance(listener.exception(), RequestAborted):
-                return None
-            raise listener.exception() from None
+            if not isinstance(listener.exception(), RequestAborted):
+                raise listener.exception() from None
         finally:
+            responding = False
             listener.cancel()
+        return response
 
 
 def get_asgi_application() -> Handler:

@@ -10,7 +10,7 @@ import pytest
 from asgiref import sync
 from django.core.signals import request_finished
 from django.db import connections
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path
 
@@ -41,7 +41,24 @@ async def whoami(request):
     return JsonResponse({"auser": auser.get_username(), "user": await sync.sync_to_async(username)()})
 
 
-urlpatterns = [path("nap", nap), path("whoami", whoami), *project_urls]
+class RecordedStream(StreamingHttpResponse):
+    def close(self):
+        NAPS.append("response closed")
+        super().close()
+
+
+async def stream(request):
+    """A slow stream: a chunk, then a long pause, then the rest."""
+
+    async def chunks():
+        yield b"first chunk"
+        await asyncio.sleep(5)
+        yield b"never sent"
+
+    return RecordedStream(chunks())
+
+
+urlpatterns = [path("nap", nap), path("whoami", whoami), path("stream", stream), *project_urls]
 
 
 class RawRequest:
@@ -196,6 +213,21 @@ async def test_a_client_disconnect_cancels_the_view_and_finishes_the_request(nap
     assert naps == ["cancelled"]
     assert request.sent == []  # nothing is sent to a client that left
     assert finished_requests  # request_finished still ran: connections are cleaned up
+
+
+@pytest.mark.urls(__name__)
+async def test_a_disconnect_during_a_stream_still_closes_the_response(naps):
+    request = RawRequest("/stream")
+    handling = request.start()
+    for _ in range(100):  # until the first chunk is out
+        if any(m.get("body") == b"first chunk" for m in request.sent):
+            break
+        await asyncio.sleep(0.01)
+    request.disconnect()
+    await asyncio.wait_for(handling, timeout=2)
+    assert request.status == HTTPStatus.OK
+    assert b"never sent" not in b"".join(m.get("body", b"") for m in request.sent)
+    assert naps == ["response closed"]  # its resources are released, as Django does
 
 
 @pytest.mark.urls(__name__)
