@@ -1,11 +1,13 @@
 """Root URLs: the API under /api/, the admin under /admin/."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
 
 from backend.api import api
+from backend.problems import api_path_not_found
 
 urlpatterns = [
     path("api/", api.urls),
+    re_path(r"^api/", api_path_not_found),  # after the API: any path it does not know
     path("admin/", admin.site.urls),
 ]

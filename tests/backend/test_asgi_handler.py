@@ -145,6 +145,21 @@ async def test_liveness_makes_no_thread_hop(asgi_client, hops):
     assert response.headers["X-Request-ID"]
 
 
+async def test_an_unknown_api_path_is_a_problem_without_a_thread_hop(asgi_client, hops):
+    response = await asgi_client.get("/api/no/such/path", headers={"X-Request-ID": "req-404"})
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert (body["type"], body["instance"], body["request_id"]) == (
+        "/problems/not-found",
+        "/api/no/such/path",
+        "req-404",
+    )
+    # No HTML 404 page rendered in a thread and thrown away (Django's response_for_exception); what
+    # is left is Django's warning line for any 4xx, on its shared thread pool.
+    assert hops == ["log_response"]
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_sync_code_still_returns_its_connection_to_the_pool(asgi_client, hops, django_user_model):
     # A session cookie makes the staff endpoint's auth query the database (sync, in a thread).
@@ -259,6 +274,7 @@ async def test_the_server_cancelling_a_request_is_not_swallowed(naps):
         ("/api/health", ()),
         ("/api/health/db", ()),
         ("/api/config/validate", ((b"cookie", b"sessionid=abcdefghijklmnop"),)),  # a session query, in a thread
+        ("/api/no/such/path", ()),
     ],
 )
 async def test_api_requests_leave_no_reference_cycles(target, headers):
@@ -273,7 +289,7 @@ async def test_api_requests_leave_no_reference_cycles(target, headers):
         for _ in range(5):
             request = RawRequest(target, headers)
             await request.start()
-            assert request.status in {HTTPStatus.OK, HTTPStatus.UNAUTHORIZED}
+            assert request.status in {HTTPStatus.OK, HTTPStatus.UNAUTHORIZED, HTTPStatus.NOT_FOUND}
         gc.collect()
         left = [type(o).__name__ for o in gc.garbage if isinstance(o, (HttpRequest, HttpResponseBase))]
     finally:
