@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -85,8 +86,13 @@ class Server:
         try:
             return self.process.wait(timeout=40)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+            return self.kill()
+
+    def kill(self) -> int:
+        """Master and workers: killing the master alone would leave its workers serving, orphaned."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        return self.process.wait()
 
 
 def serve(app: str, env: dict[str, str], probe_path: str, log_file: Path) -> Server:
@@ -99,7 +105,9 @@ def serve(app: str, env: dict[str, str], probe_path: str, log_file: Path) -> Ser
         env=env,
         stdout=log_file.open("a"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so a failed start can take the workers down too
     )
+    server = Server(process, url, 0.0)
     while True:
         try:
             if httpx.get(url + probe_path, timeout=1).status_code == 200:
@@ -107,12 +115,14 @@ def serve(app: str, env: dict[str, str], probe_path: str, log_file: Path) -> Ser
         except httpx.TransportError:
             pass
         if process.poll() is not None:
+            server.kill()
             sys.exit(f"error: {app} exited with {process.returncode}; see {log_file}")
         if time.monotonic() - started > 60:
-            process.kill()
+            server.kill()
             sys.exit(f"error: {app} did not answer within 60 s; see {log_file}")
         time.sleep(0.01)
-    return Server(process, url, time.monotonic() - started)
+    server.cold_start_s = time.monotonic() - started
+    return server
 
 
 @dataclass
