@@ -14,18 +14,36 @@ import time
 import httpx
 
 from backend.db.embedded import EmbeddedPostgres
-from bench.serving import RESULTS_DIR, free_port, production_env, require_wrk, serve, wrk
+from bench.serving import RESULTS_DIR, bench_database, free_port, production_env, serve, wrk
 
 LOAD_SECONDS = 16
 STOP_AT, START_AT = 4.0, 8.0
 
 
 def main() -> None:
-    require_wrk()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    database = EmbeddedPostgres.for_project()
-    was_running = database.is_running()
-    database.ensure_running()
+    with bench_database() as database:
+        statuses, timeline, same_worker = outage_under_load(database)
+    recovery = timeline.get("first_200_after_back", float("inf")) - timeline["back"]
+    checks = {
+        "only 200 and 503": set(statuses) <= {200, 503},
+        "some 503 while the database was down": statuses[503] > 0,
+        "the worker lived through it (same pid)": same_worker,
+        "200 again within 2 s of the database being back": recovery <= 2.0,
+    }
+    print(f"responses by status: {dict(sorted(statuses.items()))}")
+    print(
+        f"database stopped at {timeline['stopped']:.1f} s, back at {timeline['back']:.1f} s;"
+        f" first 200 {recovery:.2f} s later"
+    )
+    load_result = timeline["wrk"]
+    print(f"wrk: {load_result.requests_per_s:,.0f} req/s, errors {load_result.errors}, timeouts {load_result.timeouts}")
+    for text, ok in checks.items():
+        print(f"- [{'x' if ok else ' '}] {text}")
+    sys.exit(0 if all(checks.values()) else 1)
+
+
+def outage_under_load(database: EmbeddedPostgres) -> tuple[collections.Counter, dict, bool]:
+    """Serve, load, stop and restart the database; the statuses served, the timeline, same worker or not."""
     access_log = RESULTS_DIR / "faults-server.log"
     access_log.write_text("")
     server = serve("config.asgi:application", production_env(database, free_port()), "/api/health/db", access_log)
@@ -51,8 +69,6 @@ def main() -> None:
         workers_after = server.worker_pids()
     finally:
         server.stop()
-        if not was_running:
-            database.stop()
 
     statuses = collections.Counter()
     for line in access_log.read_text().splitlines():
@@ -60,23 +76,7 @@ def main() -> None:
             entry = json.loads(line)
             if entry.get("logger") == "backend.access" and entry.get("path") == "/api/health/db":
                 statuses[entry["status"]] += 1
-    recovery = timeline.get("first_200_after_back", float("inf")) - timeline["back"]
-    checks = {
-        "only 200 and 503": set(statuses) <= {200, 503},
-        "some 503 while the database was down": statuses[503] > 0,
-        "the worker lived through it (same pid)": workers_before == workers_after,
-        "200 again within 2 s of the database being back": recovery <= 2.0,
-    }
-    print(f"responses by status: {dict(sorted(statuses.items()))}")
-    print(
-        f"database stopped at {timeline['stopped']:.1f} s, back at {timeline['back']:.1f} s;"
-        f" first 200 {recovery:.2f} s later"
-    )
-    load_result = timeline["wrk"]
-    print(f"wrk: {load_result.requests_per_s:,.0f} req/s, errors {load_result.errors}, timeouts {load_result.timeouts}")
-    for text, ok in checks.items():
-        print(f"- [{'x' if ok else ' '}] {text}")
-    sys.exit(0 if all(checks.values()) else 1)
+    return statuses, timeline, workers_before == workers_after
 
 
 if __name__ == "__main__":

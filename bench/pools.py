@@ -8,8 +8,7 @@ Prints a markdown table and writes it to .bench/pools-latest.md. A benchmark, no
 import argparse
 import statistics
 
-from backend.db.embedded import EmbeddedPostgres
-from bench.serving import RESULTS_DIR, free_port, production_env, require_wrk, serve, wrk
+from bench.serving import RESULTS_DIR, bench_database, free_port, production_env, serve, wrk
 
 VARIANTS = [
     ("Django's pool (query in a thread)", "django-pool"),
@@ -26,13 +25,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     args = parser.parse_args()
-    require_wrk()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    database = EmbeddedPostgres.for_project()
-    was_running = database.is_running()
-    database.ensure_running()
     results: dict = {}
-    try:
+    with bench_database() as database:
         for _ in range(args.rounds):
             env = production_env(database, free_port(), DJANGO_SETTINGS_MODULE="bench.settings")
             server = serve("config.asgi:application", env, "/api/health/db/dedicated", RESULTS_DIR / "servers.log")
@@ -44,9 +38,6 @@ def main() -> None:
                         results.setdefault((variant, connections), []).append(wrk(url, connections, args.seconds))
             finally:
                 server.stop()
-    finally:
-        if not was_running:
-            database.stop()
     lines = [
         f"/api/health/db's round trip, one worker, wrk {args.seconds} s, {args.rounds} rounds, medians.",
         "",

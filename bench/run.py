@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from backend.db.embedded import EmbeddedPostgres
-from bench.serving import RESULTS_DIR, Load, free_port, production_env, require_wrk, serve, wrk
+from bench.serving import RESULTS_DIR, Load, bench_database, free_port, production_env, serve, wrk
 
 CONNECTIONS = (32, 128)
 # (name, gunicorn app, [(label, path, floor label)])
@@ -118,19 +118,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     args = parser.parse_args()
-    require_wrk()
-    RESULTS_DIR.mkdir(exist_ok=True)
-    database = EmbeddedPostgres.for_project()
-    was_running = database.is_running()
-    database.ensure_running()
     results: dict = {}
     servers: dict = {}
-    try:
+    with bench_database() as database:
         for _ in range(args.rounds):
             run_round(database, args.seconds, args.warmup, results, servers)
-    finally:
-        if not was_running:
-            database.stop()
     table, checks = report(results, servers, args.rounds, args.seconds)
     text = table + "\n\nTargets (Speed section of DESIGN.md):\n" + "\n".join(checks) + "\n"
     print(text)

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,22 @@ def require_wrk() -> str:
     if wrk is None:
         sys.exit("error: the benchmark needs wrk: sudo apt-get install wrk")
     return wrk
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[EmbeddedPostgres]:
+    """wrk checked, .bench/ made, and the embedded PostgreSQL running; stopped afterwards only if
+    the benchmark started it."""
+    require_wrk()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    database = EmbeddedPostgres.for_project()
+    was_running = database.is_running()
+    database.ensure_running()
+    try:
+        yield database
+    finally:
+        if not was_running:
+            database.stop()
 
 
 def free_port() -> int:
