@@ -68,7 +68,8 @@ class AuthenticationMiddleware(OnTheLoop, auth.AuthenticationMiddleware):
     """request.user stays lazy: nothing is queried until a view asks."""
 
     def process_request(self, request):
-        super().process_request(request)  # Django's check that sessions come first
+        if not hasattr(request, "session"):
+            super().process_request(request)  # raises Django's error: sessions must come first
         request_ref = weakref.ref(request)
         request.user = SimpleLazyObject(partial(_user, request_ref))
         request.auser = partial(_auser, request_ref)

@@ -6,9 +6,8 @@ Prints a markdown table and writes it to .bench/pools-latest.md. A benchmark, no
 """
 
 import argparse
-import statistics
 
-from bench.serving import RESULTS_DIR, bench_database, free_port, production_env, serve, wrk
+from bench.serving import RESULTS_DIR, bench_database, free_port, median, production_env, serve, wrk
 
 VARIANTS = [
     ("Django's pool (query in a thread)", "django-pool"),
@@ -47,9 +46,7 @@ def main() -> None:
     for label, variant in VARIANTS:
         for connections in CONNECTIONS:
             loads = results[(variant, connections)]
-            rate = statistics.median(x.requests_per_s for x in loads)
-            p50 = statistics.median(x.p50_ms for x in loads)
-            p99 = statistics.median(x.p99_ms for x in loads)
+            rate, p50, p99 = (median(loads, field) for field in ("requests_per_s", "p50_ms", "p99_ms"))
             failed = sum(x.errors + x.timeouts + x.non_2xx for x in loads)
             lines.append(f"| {label} | {connections} | {rate:,.0f} | {p50:.1f} | {p99:.1f} | {failed} |")
     text = "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 
 from backend.db.embedded import EmbeddedPostgres
-from bench.serving import RESULTS_DIR, Load, bench_database, free_port, production_env, serve, wrk
+from bench.serving import RESULTS_DIR, Load, bench_database, free_port, median, production_env, serve, wrk
 
 CONNECTIONS = (32, 128)
 # (name, gunicorn app, [(label, path, floor label)])
@@ -28,6 +28,10 @@ TARGETS = [
     ("floor: fixed JSON", "bench.floors:fixed_json", [("json", "/", None)]),
     ("floor: SELECT 1 (psycopg async pool)", "bench.floors:select_one", [("db", "/", None)]),
 ]
+
+
+# Each app endpoint's floor label, e.g. "/api/health" -> "json".
+FLOOR_OF = {label: floor for _, _, endpoints in TARGETS for label, _, floor in endpoints if floor}
 
 
 def run_round(database: EmbeddedPostgres, seconds: int, warmup: int, results: dict, servers: dict) -> None:
@@ -45,8 +49,13 @@ def run_round(database: EmbeddedPostgres, seconds: int, warmup: int, results: di
             server.stop()
 
 
-def median(loads: list[Load], field: str) -> float:
-    return statistics.median(getattr(load, field) for load in loads)
+def floor_ratio(loads: list[Load], floor_loads: list[Load]) -> float:
+    """The median of the per-round ratios of req/s (each round's app against that round's floor)."""
+    return statistics.median(a.requests_per_s / b.requests_per_s for a, b in zip(loads, floor_loads, strict=True))
+
+
+def p50_growth(results: dict, label: str) -> float:
+    return median(results[(label, 128)], "p50_ms") / median(results[(label, 32)], "p50_ms")
 
 
 def report(results: dict, servers: dict, rounds: int, seconds: int) -> tuple[str, list[str]]:
@@ -58,15 +67,12 @@ def report(results: dict, servers: dict, rounds: int, seconds: int) -> tuple[str
         "| endpoint | conns | req/s | p50 ms | p99 ms | floor req/s | ratio to floor | errors | timeouts | non-2xx |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    floors = {label: floor for _, _, endpoints in TARGETS for label, _, floor in endpoints}
     for (label, connections), loads in results.items():
-        floor_loads = results.get((floors.get(label), connections))
+        floor_loads = results.get((FLOOR_OF.get(label), connections))
         cells = [label, connections, f"{median(loads, 'requests_per_s'):,.0f}"]
         cells += [f"{median(loads, 'p50_ms'):.1f}", f"{median(loads, 'p99_ms'):.1f}"]
         if floor_loads:
-            pairs = zip(loads, floor_loads, strict=True)
-            ratio = statistics.median(a.requests_per_s / b.requests_per_s for a, b in pairs)
-            cells += [f"{median(floor_loads, 'requests_per_s'):,.0f}", f"{ratio:.3f}"]
+            cells += [f"{median(floor_loads, 'requests_per_s'):,.0f}", f"{floor_ratio(loads, floor_loads):.3f}"]
         else:
             cells += ["-", "-"]
         cells += [sum(x.errors for x in loads), sum(x.timeouts for x in loads), sum(x.non_2xx for x in loads)]
@@ -82,12 +88,7 @@ def verdicts(results: dict, servers: dict) -> list[str]:
         return f"- [{'x' if ok else ' '}] {text}"
 
     health, db = results[("/api/health", 32)], results[("/api/health/db", 32)]
-    ratios = {
-        label: statistics.median(
-            a.requests_per_s / b.requests_per_s for a, b in zip(results[(label, 32)], results[(floor, 32)], strict=True)
-        )
-        for label, floor in (("/api/health", "json"), ("/api/health/db", "db"))
-    }
+    ratios = {label: floor_ratio(results[(label, 32)], results[(floor, 32)]) for label, floor in FLOOR_OF.items()}
     out = [
         check(median(health, "requests_per_s") >= 1000, "/api/health >= 1,000 req/s at 32 connections"),
         check(median(health, "p99_ms") <= 50, "/api/health p99 <= 50 ms"),
@@ -96,14 +97,12 @@ def verdicts(results: dict, servers: dict) -> list[str]:
         check(median(db, "p99_ms") <= 100, "/api/health/db p99 <= 100 ms"),
         check(ratios["/api/health/db"] >= 0.25, "/api/health/db >= 0.25 of its floor"),
     ]
-    for label, floor in (("/api/health", "json"), ("/api/health/db", "db")):
-        wide, narrow = results[(label, 128)], results[(label, 32)]
-        clean = sum(x.errors + x.timeouts + x.non_2xx for x in wide) == 0
+    for label, floor in FLOOR_OF.items():
+        clean = sum(x.errors + x.timeouts + x.non_2xx for x in results[(label, 128)]) == 0
         out.append(check(clean, f"{label} at 128 connections: no errors, timeouts or non-2xx"))
         # A saturated server's p50 is about connections / throughput (Little's law): 4x the
         # connections give 4x the p50 unless throughput rises. The floor's growth says what is possible.
-        growth = median(wide, "p50_ms") / median(narrow, "p50_ms")
-        floor_growth = median(results[(floor, 128)], "p50_ms") / median(results[(floor, 32)], "p50_ms")
+        growth, floor_growth = p50_growth(results, label), p50_growth(results, floor)
         text = f"{label} p50 at 128 <= 4x p50 at 32 (here {growth:.2f}x; its floor {floor_growth:.2f}x)"
         out.append(check(growth <= 4, text))
     app = servers["app"]

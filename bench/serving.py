@@ -9,6 +9,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -150,6 +151,10 @@ class Load:
     errors: int
     timeouts: int
     non_2xx: int
+
+
+def median(loads: list[Load], field: str) -> float:
+    return statistics.median(getattr(load, field) for load in loads)
 
 
 def _ms(text: str) -> float:

