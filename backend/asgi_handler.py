@@ -7,7 +7,8 @@ per-request state (``reset_urlconf``, ``close_caches``: a socket close at most).
 only be opened by sync code, which runs in the request's thread-sensitive executor; so when the
 request never needed that executor, and no other sync receiver or resource closer is involved, the
 same calls run inline on the event loop. Otherwise Django's path is taken as it is. The rest is
-Django's ``handle`` (6.1), with its TaskGroup replaced (``respond_unless_disconnected`` says why).
+Django's ``handle`` (6.1), with its TaskGroup replaced (``respond_unless_disconnected`` says why)
+and the body read only up to REQUEST_BODY_MAX_BYTES (``read_body_within_limit``).
 Tests: tests/backend/test_asgi_handler.py.
 """
 
@@ -16,6 +17,7 @@ from contextlib import closing
 
 import django
 from asgiref.sync import SyncToAsync, sync_to_async
+from django.conf import settings
 from django.core import signals
 from django.core.cache import close_caches
 from django.core.exceptions import RequestAborted
@@ -23,6 +25,10 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
 from django.urls import set_script_prefix
+
+# Set in the scope when the body is over the limit; BodyLimitMiddleware answers 413 for it.
+BODY_TOO_LARGE = "backend.body_too_large"
+END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 
 # Django's own receivers of the request signals: no I/O unless sync code opened a connection.
 INLINE_RECEIVERS = frozenset({close_old_connections, reset_queries, reset_urlconf, close_caches})
@@ -66,10 +72,19 @@ async def close_response(response, request) -> None:
         await sync_to_async(response.close)()
 
 
+def skip_body(receive):
+    async def receive_after_body():
+        while (message := await receive())["type"] == "http.request":
+            pass
+        return message
+
+    return receive_after_body
+
+
 class Handler(ASGIHandler):
     async def handle(self, scope, receive, send):
         try:
-            body_file = await self.read_body(receive)
+            body_file = await self.read_body_within_limit(scope, receive)
         except RequestAborted:
             return
 
@@ -83,11 +98,35 @@ class Handler(ASGIHandler):
                 await sync_to_async(error_response.close)()
                 return
 
+            if scope.get(BODY_TOO_LARGE):
+                receive = skip_body(receive)  # the unread rest of the body is not a disconnect
             response = await self.respond_unless_disconnected(request, receive, send)
             if response is None:
                 await send_signal(signals.request_finished, self.__class__)
             else:
                 await close_response(response, request)
+
+    async def read_body_within_limit(self, scope, receive):
+        """Django's read_body, which spools any size to disk, stopped at the limit: a body declared
+        or found larger is not read (past the limit), and the scope says so."""
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        declared = dict(scope.get("headers", ())).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            scope[BODY_TOO_LARGE] = True
+        received = 0
+
+        async def receive_within_limit():
+            nonlocal received
+            if scope.get(BODY_TOO_LARGE):
+                return END_OF_BODY
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                scope[BODY_TOO_LARGE] = True
+                return END_OF_BODY
+            return message
+
+        return await self.read_body(receive_within_limit)
 
     async def respond_unless_disconnected(self, request, receive, send):
         """Django's TaskGroup semantics (a disconnect cancels the response; the listener is cancelled

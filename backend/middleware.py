@@ -8,8 +8,10 @@ import logging
 import time
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from backend.asgi_handler import BODY_TOO_LARGE
 from backend.problems import is_problem, problem_response
 from backend.request_context import HEADER, META_KEY, accept_request_id, bind_request_id, reset_request_id
 
@@ -80,9 +82,36 @@ class RequestContextMiddleware(HybridMiddleware):
         return response
 
 
+class BodyLimitMiddleware(HybridMiddleware):
+    """Refuse a body over REQUEST_BODY_MAX_BYTES with a 413 problem before anything reads it.
+    Placed after the security and CORS middleware, so the refusal carries their headers."""
+
+    def call_sync(self, request: HttpRequest):
+        return self.body_too_large(request) or self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest):
+        return self.body_too_large(request) or await self.get_response(request)
+
+    @staticmethod
+    def body_too_large(request: HttpRequest) -> HttpResponse | None:
+        # The ASGI handler stops reading at the limit and says so in the scope; under WSGI the
+        # declared length is all there is to go by.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        over = getattr(request, "scope", {}).get(BODY_TOO_LARGE) or (
+            declared.isdigit() and int(declared) > settings.REQUEST_BODY_MAX_BYTES
+        )
+        if not over:
+            return None
+        detail = f"The request body exceeds the limit of {settings.REQUEST_BODY_MAX_BYTES} bytes"
+        response = problem_response(request, 413, "payload-too-large", detail)
+        if hasattr(request, "scope"):  # ASGI: the rest of the body is never read (WSGI servers refuse the header)
+            response["Connection"] = "close"
+        return response
+
+
 class ProblemMiddleware(HybridMiddleware):
-    """Turn any error response under /api/ that is not a problem yet (Django's 404 page, Ninja's
-    405, a CSRF failure...) into one, keeping its status and headers such as Allow."""
+    """Turn any error response under /api/ that is not a problem yet (Ninja's 405, a 404 page...)
+    into one, keeping its status, headers and cookies."""
 
     def call_sync(self, request: HttpRequest):
         return self.convert(request, self.get_response(request))
@@ -95,7 +124,8 @@ class ProblemMiddleware(HybridMiddleware):
         if response.status_code < 400 or not request.path.startswith(API_PREFIX) or is_problem(response):
             return response
         problem = problem_response(request, response.status_code)
-        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
-            if header in response:
-                problem[header] = response[header]
+        for header, value in response.items():
+            if header.lower() not in {"content-type", "content-length"}:
+                problem[header] = value
+        problem.cookies = response.cookies
         return problem

@@ -10,9 +10,22 @@ import json
 import logging
 from http import HTTPStatus
 
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    ObjectDoesNotExist,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
+from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
 from ninja import Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
@@ -141,6 +154,32 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     return problem_response(request, 422, "validation-error", detail, errors=errors)
 
 
+def client_error(exc: Exception) -> tuple[int, str, str] | None:  # noqa: PLR0911 - a return per kind
+    """Status, kind and detail for an exception the client caused (a malformed body, a bad Host...),
+    else None. Django answers these with 400 when middleware raises them; views get the same."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return 413, "payload-too-large", f"The request body exceeds the limit of {limit} bytes for form or JSON data"
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return 400, "malformed-body", f"The request body has more than {limit} form fields"
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return 400, "malformed-body", f"The request body has more than {limit} files"
+    if isinstance(exc, MultiPartParserError):
+        # Django's messages name the fault ("Invalid boundary in multipart: None"), never data.
+        return 400, "malformed-body", f"The multipart body cannot be parsed: {exc}"
+    if isinstance(exc, UnreadablePostError):
+        return 400, "malformed-body", "The request body could not be read completely"
+    if isinstance(exc, DisallowedHost):
+        return 400, "bad-request", "The Host header names a host this server does not serve"
+    if isinstance(exc, SuspiciousOperation):
+        return 400, "bad-request", "The request was rejected as malformed"
+    if isinstance(exc, BadRequest):
+        return 400, "bad-request", str(exc) or "The request is malformed"
+    return None
+
+
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     status = exc.status_code
     message = getattr(exc, "message", "") or str(exc)
@@ -150,10 +189,22 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     elif isinstance(exc, AuthorizationError):
         kind = "forbidden"
     elif status == 403 and "CSRF" in message:
-        kind, message = "csrf-failed", "CSRF token missing or incorrect"
+        reason = getattr(request, "csrf_failure_reason", "") or "CSRF token missing or incorrect."
+        kind, message = "csrf-failed", f"CSRF check failed: {reason.rstrip('.')}"
     elif status == 400 and message.startswith("Cannot parse request body"):
-        kind, message = "malformed-body", "The request body is not valid JSON"
+        kind, message = "malformed-body", unparsable_body_detail(request, exc.__cause__)
     return problem_response(request, status, kind, message)
+
+
+def unparsable_body_detail(request: HttpRequest, cause: BaseException | None) -> str:
+    content_type = request.content_type or "none"
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        return f"The request body must be JSON (Content-Type: application/json), not {content_type[:100]}"
+    if isinstance(cause, UnicodeDecodeError):
+        return "The request body is not valid UTF-8"
+    if isinstance(cause, json.JSONDecodeError):
+        return f"The request body is not valid JSON: {cause.msg} at line {cause.lineno} column {cause.colno}"
+    return "The request body is not valid JSON"
 
 
 def on_not_found(request: HttpRequest, exc: Exception | None) -> HttpResponse:
@@ -183,13 +234,55 @@ def on_database_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def on_exception(request: HttpRequest, exc: Exception) -> HttpResponse:
-    if isinstance(exc, RequestDataTooBig):
-        return problem_response(request, 413, "payload-too-large", "The request body exceeds the size limit")
-    if isinstance(exc, SuspiciousOperation):
-        return problem_response(request, 400, "bad-request", "The request was rejected")
+    known = client_error(exc)
+    if known is not None:
+        return problem_response(request, *known)
     # The trace goes to the log (with the request id); the body says nothing about the cause.
     logger.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
     return problem_response(request, 500, "internal-error", "An unexpected error occurred; it has been logged")
+
+
+# -- Django's error views (config/urls.py), for errors raised outside a Ninja operation -----------
+# Under /api/ they answer the problem with what went wrong; elsewhere Django's own pages.
+
+
+def is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        if isinstance(exception, RequestDataTooBig):
+            return HttpResponse("Request body too large", status=413, content_type="text/plain")
+        return defaults.bad_request(request, exception)
+    status, kind, detail = client_error(exception) or (400, "bad-request", "The request is malformed")
+    return problem_response(request, status, kind, detail)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.permission_denied(request, exception)
+    return on_permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if not is_api(request):
+        return defaults.page_not_found(request, exception)
+    return on_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if not is_api(request):
+        return defaults.server_error(request)
+    return problem_response(request, 500, "internal-error", "An unexpected error occurred; it has been logged")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: Django's reasons ("CSRF cookie not set.") name what the client must fix."""
+    if not is_api(request):
+        return django_csrf_failure(request, reason)
+    request.csrf_failure_reason = reason  # Ninja's session auth raises its own 403: see on_http_error
+    return problem_response(request, 403, "csrf-failed", f"CSRF check failed: {reason.rstrip('.')}")
 
 
 def install(api) -> None:

@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "backend.async_middleware.SecurityMiddleware",
     "backend.async_middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "backend.middleware.BodyLimitMiddleware",
     "backend.async_middleware.SessionMiddleware",
     "backend.async_middleware.CommonMiddleware",
     "backend.async_middleware.CsrfViewMiddleware",
@@ -111,6 +112,11 @@ STORAGES = {
 # Serve straight from the apps' static folders unless collectstatic was run (production does).
 WHITENOISE_USE_FINDERS = not PRODUCTION
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Bodies larger than this are refused with 413 before they are read (backend/asgi_handler.py);
+# Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) still bounds what is parsed in memory.
+REQUEST_BODY_MAX_BYTES = env.integer("REQUEST_BODY_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+CSRF_FAILURE_VIEW = "backend.problems.csrf_failure"
 
 LOG_LEVEL = env.choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", ("json", "console"), "json" if PRODUCTION else "console")

@@ -11,3 +11,10 @@ urlpatterns = [
     re_path(r"^api/", api_path_not_found),  # after the API: any path it does not know
     path("admin/", admin.site.urls),
 ]
+
+# Errors raised outside a Ninja operation (middleware: CSRF, a bad Host, a malformed body): problem
+# details under /api/, Django's pages elsewhere.
+handler400 = "backend.problems.bad_request"
+handler403 = "backend.problems.permission_denied"
+handler404 = "backend.problems.page_not_found"
+handler500 = "backend.problems.server_error"
