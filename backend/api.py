@@ -3,7 +3,10 @@
 from ninja import NinjaAPI
 
 from backend import problems
+from backend.auth import CSRF_SCHEMES, SESSION_SCHEMES
 from backend.version import VERSION
+
+SAFE_METHODS = {"get", "head", "options", "trace"}
 
 
 class API(NinjaAPI):
@@ -16,13 +19,19 @@ class API(NinjaAPI):
 
     def get_openapi_schema(self, **kwargs):
         schema = super().get_openapi_schema(**kwargs)
-        # Error responses are problem details: say so, so clients and fuzzers expect that type.
         for path in schema["paths"].values():
-            for operation in path.values():
+            for method, operation in path.items():
+                # Error responses are problem details: say so, so clients and fuzzers expect that type.
                 for status, response in operation["responses"].items():
                     if int(status) >= 400 and "content" in response:
                         media = next(iter(response["content"].values()))
                         response["content"] = {problems.CONTENT_TYPE: media}
+                # A session on an unsafe method needs the CSRF header too (the same requirement).
+                if method not in SAFE_METHODS:
+                    for requirement in operation.get("security", []):
+                        if requirement.keys() & SESSION_SCHEMES:
+                            requirement.update(dict.fromkeys(CSRF_SCHEMES, []))
+        schema["components"].setdefault("securitySchemes", {}).update(CSRF_SCHEMES)
         return schema
 
 

@@ -26,7 +26,7 @@ from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
 from django.urls import set_script_prefix
 
-# Set in the scope when the body is over the limit; BodyLimitMiddleware answers 413 for it.
+# Set in the scope when the body is over the limit; RequestBodyMiddleware answers 413 for it.
 BODY_TOO_LARGE = "backend.body_too_large"
 END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
 

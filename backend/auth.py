@@ -22,3 +22,22 @@ class StaffSession(SessionAuth):
 
 
 staff_session = StaffSession()
+
+# Django's double-submit CSRF check as OpenAPI security schemes (backend/api.py adds them to
+# unsafe session operations), so generated clients and fuzzers know: the header carries the token
+# from GET /api/auth/csrf, and the cookie that call set goes with it (a browser sends it by itself).
+CSRF_SCHEMES = {
+    "CSRFToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRFToken",
+        "description": "The token from GET /api/auth/csrf, on every unsafe request made with a session.",
+    },
+    "CSRFCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "csrftoken",
+        "description": "The cookie GET /api/auth/csrf sets; the browser sends it.",
+    },
+}
+SESSION_SCHEMES = {"StaffSession"}

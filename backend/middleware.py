@@ -82,15 +82,29 @@ class RequestContextMiddleware(HybridMiddleware):
         return response
 
 
-class BodyLimitMiddleware(HybridMiddleware):
-    """Refuse a body over REQUEST_BODY_MAX_BYTES with a 413 problem before anything reads it.
-    Placed after the security and CORS middleware, so the refusal carries their headers."""
+class RequestBodyMiddleware(HybridMiddleware):
+    """Refuse, before anything reads it, a body over REQUEST_BODY_MAX_BYTES (413) and a body on an
+    API GET or HEAD (400: RFC 9110 gives it no meaning, and proxies may read it as a smuggled
+    request). Placed after the security and CORS middleware, so refusals carry their headers."""
 
     def call_sync(self, request: HttpRequest):
-        return self.body_too_large(request) or self.get_response(request)
+        return self.refusal(request) or self.get_response(request)
 
     async def __acall__(self, request: HttpRequest):
-        return self.body_too_large(request) or await self.get_response(request)
+        return self.refusal(request) or await self.get_response(request)
+
+    def refusal(self, request: HttpRequest) -> HttpResponse | None:
+        return self.body_too_large(request) or self.body_not_expected(request)
+
+    @staticmethod
+    def body_not_expected(request: HttpRequest) -> HttpResponse | None:
+        if request.method not in {"GET", "HEAD"} or not request.path.startswith(API_PREFIX):
+            return None
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared == "0" and "HTTP_TRANSFER_ENCODING" not in request.META:
+            return None
+        detail = f"A {request.method} request takes no body; send the data as query parameters"
+        return problem_response(request, 400, "bad-request", detail)
 
     @staticmethod
     def body_too_large(request: HttpRequest) -> HttpResponse | None:

@@ -49,7 +49,7 @@ MIDDLEWARE = [
     "backend.async_middleware.SecurityMiddleware",
     "backend.async_middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "backend.middleware.BodyLimitMiddleware",
+    "backend.middleware.RequestBodyMiddleware",
     "backend.async_middleware.SessionMiddleware",
     "backend.async_middleware.CommonMiddleware",
     "backend.async_middleware.CsrfViewMiddleware",

@@ -1,12 +1,15 @@
 """Shared fixtures. The suite runs on a real PostgreSQL: the configured one, else the embedded one."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import httpx
@@ -115,6 +118,10 @@ def test_database_env(django_db_setup, django_db_blocker) -> dict:
     }
 
 
+# A small body limit, so the tests can cross it cheaply.
+LIVE_SERVER_ENV = {"REQUEST_BODY_MAX_BYTES": "65536"}
+
+
 @pytest.fixture(scope="session")
 def live_server_url(test_database_env):
     """The ASGI app served by uvicorn in a subprocess, on the test database."""
@@ -122,7 +129,7 @@ def live_server_url(test_database_env):
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--lifespan", "off"],
         cwd=PROJECT_DIR,
-        env={**os.environ, **test_database_env, "APP_ENV": "test", "LOG_LEVEL": "warning"},
+        env={**os.environ, **test_database_env, "APP_ENV": "test", "LOG_LEVEL": "warning", **LIVE_SERVER_ENV},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -131,3 +138,36 @@ def live_server_url(test_database_env):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@dataclass
+class LiveSession:
+    """A logged-in browser-like client of the live server: its cookies and CSRF token."""
+
+    client: httpx.Client
+    csrf_token: str
+
+
+STAFF_PASSWORD = "staff-pass-1234!"  # test-only
+
+
+@pytest.fixture
+def live_staff(live_server_url, django_db_blocker):
+    """A staff user in the test database (committed, so the server subprocess sees it), logged in
+    through the admin's login form of the live server; deleted afterwards."""
+    from django.contrib.auth import get_user_model
+
+    with django_db_blocker.unblock():
+        user = get_user_model().objects.create_user("live-staff", password=STAFF_PASSWORD, is_staff=True)
+    client = httpx.Client(base_url=live_server_url, headers={"Referer": f"{live_server_url}/"}, timeout=30)
+    try:
+        page = client.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+        login = {"csrfmiddlewaretoken": token, "username": user.username, "password": STAFF_PASSWORD}
+        assert client.post("/admin/login/?next=/admin/", data=login).status_code == HTTPStatus.FOUND
+        assert "sessionid" in client.cookies
+        yield LiveSession(client, client.cookies["csrftoken"])
+    finally:
+        client.close()
+        with django_db_blocker.unblock():
+            user.delete()
