@@ -30,7 +30,7 @@ class API(NinjaAPI):
                 if method not in SAFE_METHODS:
                     for requirement in operation.get("security", []):
                         if requirement.keys() & SESSION_SCHEMES:
-                            requirement.update(dict.fromkeys(CSRF_SCHEMES, []))
+                            requirement.update({scheme: [] for scheme in CSRF_SCHEMES})
         schema["components"].setdefault("securitySchemes", {}).update(CSRF_SCHEMES)
         return schema
 
