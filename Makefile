@@ -37,7 +37,9 @@ run: migrate ## Serve the API with reload on http://$(HOST):$(PORT)
 	$(VENV)/bin/uvicorn config.asgi:application --reload --lifespan off --host "$(HOST)" --port "$(PORT)"
 
 serve: install ## Serve production-style: gunicorn + uvicorn workers (WEB_CONCURRENCY), no reload
-	@if [ "$${APP_ENV:-development}" = development ]; then $(PY) manage.py migrate --no-input; fi
+	@# In development it migrates first; a database that is down (exit 69) still lets the server
+	@# start: /api/health/ready reports it, and turns ready when the database is back.
+	@if [ "$${APP_ENV:-development}" = development ]; then $(PY) manage.py migrate --no-input || [ $$? -eq 69 ]; fi
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(VENV)/bin/gunicorn --config config/gunicorn.py config.asgi:application
 

@@ -157,5 +157,21 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         else:
             static_file = self.files.get(request.path_info)
         if static_file is not None:
-            return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
+            response = await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
+            if response.streaming and not response.is_async:
+                stream_in_thread(response)
+            return response
         return await self.get_response(request)
+
+
+def stream_in_thread(response) -> None:
+    """Serve a file response's chunks as an async iterator, each read in a thread. Django's ASGI
+    handler would otherwise read the sync iterator itself, warning once per process."""
+    chunks = iter(response.streaming_content)
+    read = sync_to_async(partial(next, chunks, None), thread_sensitive=False)
+
+    async def stream():
+        while (chunk := await read()) is not None:
+            yield chunk
+
+    response.streaming_content = stream()  # the file stays registered to be closed with the response

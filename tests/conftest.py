@@ -32,6 +32,15 @@ def pytest_sessionfinish(session, exitstatus):
         EmbeddedPostgres.for_project().stop()
 
 
+def pytest_collection_modifyitems(items):
+    # pytest-django creates the test database only for tests marked as using it. A test that points
+    # a server subprocess at it (test_database_env) is one, with committed data: mark it so, or run
+    # alone it would reach the development database instead.
+    for item in items:
+        if "test_database_env" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.django_db(transaction=True))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_health_probe(django_db_setup, django_db_blocker):
     """The health checks keep one connection open per process: close it before the test database goes."""

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import psycopg
 
+from backend.env import Env
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SUPERUSER = "postgres"
 DATABASE = "app"
@@ -43,7 +45,7 @@ class EmbeddedPostgres:
 
     @classmethod
     def for_project(cls) -> EmbeddedPostgres:
-        root = os.environ.get("EMBEDDED_PG_DIR") or PROJECT_DIR / ".embedded-postgres"
+        root = Env().text("EMBEDDED_PG_DIR") or PROJECT_DIR / ".embedded-postgres"
         return cls(root=Path(root).absolute())
 
     @property

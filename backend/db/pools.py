@@ -3,6 +3,15 @@
 from django.db.backends.postgresql.base import DatabaseWrapper
 
 
+def without_pools() -> None:
+    """For management commands: they use a connection or two and exit, and a pool would only
+    retry a database that is down for its whole timeout, logging every try."""
+    from django.conf import settings  # noqa: PLC0415 - read on call: settings load from the environment
+
+    for database in settings.DATABASES.values():
+        database.get("OPTIONS", {}).pop("pool", None)
+
+
 def close_pools() -> None:
     """Close every pool this process opened (the pools are per process, kept on the class)."""
     for alias, pool in list(DatabaseWrapper._connection_pools.items()):

@@ -167,3 +167,9 @@ def test_database_errors_name_the_variable_and_hide_the_password(environ, messag
         database_settings(Env(environ))
     assert message in str(error.value)
     assert SECRET not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "DB_PASSWORD"])
+def test_an_empty_secret_is_unset(name):
+    # `cp .env.example .env` leaves SECRET_KEY= and DB_PASSWORD= empty: the defaults must stand.
+    assert Env({name: "", f"{name}_FILE": ""}).secret(name, "the-default") == "the-default"
