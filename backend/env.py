@@ -92,7 +92,7 @@ class Env:
             except OSError as error:
                 raise EnvError(f"{file_name}: cannot read {path} ({error.strerror})") from None
         value = self.environ.get(name)
-        return default if not value else value  # empty means unset, as everywhere (`cp .env.example .env`)
+        return value or default  # empty means unset, as everywhere (`cp .env.example .env`)
 
     def items(self, name: str, default: tuple[str, ...] = ()) -> list[str]:
         """A comma-separated list; a JSON array is still read, with a deprecation warning."""

@@ -15,7 +15,13 @@ import pytest
 
 from tests.conftest import PROJECT_DIR, STAFF_PASSWORD, free_port, wait_until_serving
 
-PAGES = ["/admin/login/", "/api/docs", "/api/openapi.json", "/static/admin/css/base.css", "/static/ninja/swagger-ui.css"]
+PAGES = [
+    "/admin/login/",
+    "/api/docs",
+    "/api/openapi.json",
+    "/static/admin/css/base.css",
+    "/static/ninja/swagger-ui.css",
+]
 
 
 def start(target: str, env: dict, log) -> tuple[subprocess.Popen, str]:
