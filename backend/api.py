@@ -3,7 +3,7 @@
 from ninja import NinjaAPI
 
 from backend import problems
-from backend.auth import CSRF_SCHEMES, SESSION_SCHEMES
+from backend.auth import CSRF_REQUIRING_SCHEMES, CSRF_SCHEMES
 from backend.version import VERSION
 
 SAFE_METHODS = {"get", "head", "options", "trace"}
@@ -29,7 +29,7 @@ class API(NinjaAPI):
                 # A session on an unsafe method needs the CSRF header too (the same requirement).
                 if method not in SAFE_METHODS:
                     for requirement in operation.get("security", []):
-                        if requirement.keys() & SESSION_SCHEMES:
+                        if requirement.keys() & CSRF_REQUIRING_SCHEMES:
                             requirement.update({scheme: [] for scheme in CSRF_SCHEMES})
         schema["components"].setdefault("securitySchemes", {}).update(CSRF_SCHEMES)
         return schema
@@ -44,5 +44,6 @@ api = API(
     urls_namespace="api",
 )
 problems.install(api)
+api.add_router("/auth", "apps.accounts.api.router")
 api.add_router("/health", "apps.health.api.router")
 api.add_router("/config", "apps.configuration.api.router")

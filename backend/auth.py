@@ -1,27 +1,58 @@
-"""Ninja authentication for staff endpoints: the admin's session, CSRF enforced on writes."""
+"""Ninja authentication: Django's session (the admin's or /api/auth/login's), CSRF enforced on
+unsafe methods; and the CSRF check alone, for the login itself."""
 
-from ninja.errors import AuthorizationError
-from ninja.security import SessionAuth
+from ninja.errors import AuthorizationError, HttpError
+from ninja.security import APIKeyHeader, SessionAuth
+from ninja.utils import check_csrf
 
 
-class StaffSession(SessionAuth):
-    """No session: 401. A session of a non-staff user: 403. Unsafe methods need the CSRF token."""
+class UserSession(SessionAuth):
+    """No session: 401. Unsafe methods need the CSRF token (403). The user is read with
+    ``request.auser()``, so an async operation reads it without a hop to a thread."""
 
-    def _get_key(self, request):
+    is_async = True  # Ninja awaits what __call__ returns (and runs it to completion for sync views)
+
+    async def __call__(self, request):
         if self.param_name not in request.COOKIES:
             return None  # anonymous: 401, before any CSRF verdict
-        return super()._get_key(request)
+        self._get_key(request)  # the CSRF check: cookie and header compared, no I/O
+        user = await request.auser()
+        return self.allow(user) if user.is_authenticated else None
 
-    def authenticate(self, request, key):
-        user = request.user
-        if not user.is_authenticated:
-            return None
+    def allow(self, user):
+        return user
+
+    def authenticate(self, request, key):  # abstract in Ninja; __call__ does the work
+        raise NotImplementedError
+
+
+class StaffSession(UserSession):
+    """A session of a user who is not staff: 403."""
+
+    def allow(self, user):
         if not user.is_staff:
             raise AuthorizationError(message="Staff only")
         return user
 
 
+class CSRFToken(APIKeyHeader):
+    """For operations open to anyone that still change state (logging in): the CSRF check only.
+    The class name is the security scheme's name in the schema (Ninja names schemes so)."""
+
+    param_name = "X-CSRFToken"
+
+    def __call__(self, request):
+        if check_csrf(request):
+            raise HttpError(403, "CSRF check Failed")  # the problem names the reason (backend/problems.py)
+        return True
+
+    def authenticate(self, request, key):  # abstract in Ninja; __call__ does the work
+        raise NotImplementedError
+
+
+user_session = UserSession()
 staff_session = StaffSession()
+csrf_token = CSRFToken()
 
 # Django's double-submit CSRF check as OpenAPI security schemes (backend/api.py adds them to
 # unsafe session operations), so generated clients and fuzzers know: the header carries the token
@@ -40,4 +71,5 @@ CSRF_SCHEMES = {
         "description": "The cookie GET /api/auth/csrf sets; the browser sends it.",
     },
 }
-SESSION_SCHEMES = {"StaffSession"}
+# The operations that carry one of these need the CSRF token and cookie on unsafe methods.
+CSRF_REQUIRING_SCHEMES = {"UserSession", "StaffSession", "CSRFToken"}

@@ -68,7 +68,61 @@ def configuration_issues(conf=settings) -> list[checks.CheckMessage]:  # noqa: P
         )
     if not conf.SECURE_PROXY_SSL_HEADER:
         warning("W004", "SECURE_PROXY_SSL_HEADER is unset.", "Behind a TLS proxy, trust its X-Forwarded-Proto.")
+    issues += frontend_session_issues(conf)
     return issues
+
+
+def frontend_session_issues(conf=settings) -> list[checks.CheckMessage]:
+    """Cookie and CORS combinations with which a frontend on another origin cannot log in."""
+    issues: list[checks.CheckMessage] = []
+    error, warning = _collector(issues, checks.Error), _collector(issues, checks.Warning)
+    for cookie in ("SESSION", "CSRF"):
+        if getattr(conf, f"{cookie}_COOKIE_SAMESITE") == "None" and not getattr(conf, f"{cookie}_COOKIE_SECURE"):
+            error(
+                "E014",
+                f"{cookie}_COOKIE_SAMESITE=None without a secure cookie: browsers drop such cookies.",
+                f"Keep {cookie}_COOKIE_SAMESITE=lax (a frontend on a subdomain is the same site), or use HTTPS.",
+            )
+        domain = getattr(conf, f"{cookie}_COOKIE_DOMAIN")
+        hosts = [host for host in conf.ALLOWED_HOSTS if host != "*"]
+        if domain and hosts and not any(within(host.lstrip("."), domain) for host in hosts):
+            error(
+                "E015",
+                f"{cookie}_COOKIE_DOMAIN={domain} does not cover any of ALLOWED_HOSTS: browsers refuse the cookie.",
+                f"Set {cookie}_COOKIE_DOMAIN to the domain the API's host is in (api.example.com: .example.com).",
+            )
+    trusted = set(conf.CSRF_TRUSTED_ORIGINS)
+    for origin in conf.CORS_ALLOWED_ORIGINS:
+        if origin not in trusted:
+            error(
+                "E016",
+                f"CORS origin {origin} is not in CSRF_TRUSTED_ORIGINS: its logins and writes fail the CSRF check.",
+                "List every frontend origin in both CORS_ORIGINS and CSRF_TRUSTED_ORIGINS.",
+            )
+        host = urlsplit(origin).hostname or ""
+        if host in LOCAL_HOSTS:
+            continue  # a developer's frontend against this API; E008 allows it
+        api_hosts = [h.lstrip(".") for h in conf.ALLOWED_HOSTS if h != "*" and h not in LOCAL_HOSTS]
+        if conf.SESSION_COOKIE_SAMESITE != "None" and api_hosts and not any(same_site(host, h) for h in api_hosts):
+            warning(
+                "W005",
+                f"CORS origin {origin} is on another site than the API ({', '.join(api_hosts)}): "
+                f"with SameSite={conf.SESSION_COOKIE_SAMESITE} its requests carry no session cookie.",
+                "Serve the frontend and the API from one domain (app.example.com, api.example.com).",
+            )
+    return issues
+
+
+def within(host: str, domain: str) -> bool:
+    """Whether a cookie for ``domain`` is valid on ``host`` (RFC 6265's domain match)."""
+    domain = domain.lstrip(".")
+    return host == domain or host.endswith("." + domain)
+
+
+def same_site(host: str, other: str) -> bool:
+    """Whether two hosts may be the same site. Last two labels only (no public suffix list): it
+    can miss a difference (a.co.uk, b.co.uk), never report one that is not there."""
+    return host.split(".")[-2:] == other.split(".")[-2:]
 
 
 def _collector(issues: list, level):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -126,6 +127,15 @@ class Env:
             if parts.path not in {"", "/"} or parts.query or parts.fragment:
                 raise EnvError(f"{name}: {origin!r} has a path; an origin is scheme://host[:port] only")
         return [origin.rstrip("/") for origin in origins]
+
+    def cookie_domain(self, name: str) -> str | None:
+        """A cookie's Domain attribute (``.example.com``): a host name, no scheme, port or path."""
+        value = self.text(name).lower()
+        if not value:
+            return None
+        if not re.fullmatch(r"\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", value):
+            raise EnvError(f"{name}={value!r} is not a cookie domain: expected a host name such as .example.com")
+        return value
 
 
 def read_dotenv(path: Path = BASE_DIR / ".env") -> None:

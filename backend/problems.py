@@ -86,6 +86,15 @@ KIND_BY_STATUS = {
 }
 
 
+class ClientProblem(Exception):  # noqa: N818 - it is the problem the client gets, not a fault here
+    """Raised by an app for an answer of its own: ``ClientProblem(401, "invalid-credentials",
+    "Invalid credentials", "The username or password is wrong")``, with optional headers."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.kind, self.title, self.detail, self.headers = status, kind, title, detail, headers
+
+
 def problem_type(kind: str) -> str:
     return TYPE_PREFIX + kind
 
@@ -145,6 +154,11 @@ def validation_errors(errors: list[dict]) -> list[dict]:
         else:
             items.append({"detail": message, "parameter": path[-1] if path else source})
     return items
+
+
+def on_client_problem(request: HttpRequest, exc: ClientProblem) -> HttpResponse:
+    # The title is the app's (extra keys are written after the standard ones).
+    return problem_response(request, exc.status, exc.kind, exc.detail, headers=exc.headers, title=exc.title)
 
 
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
@@ -286,6 +300,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 def install(api) -> None:
+    api.add_exception_handler(ClientProblem, on_client_problem)
     api.add_exception_handler(ValidationError, on_validation_error)
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(Http404, on_not_found)

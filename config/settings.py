@@ -118,6 +118,12 @@ WHITENOISE_AUTOREFRESH = DEBUG
 REQUEST_BODY_MAX_BYTES = env.integer("REQUEST_BODY_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 CSRF_FAILURE_VIEW = "backend.problems.csrf_failure"
 
+# Failed logins allowed per username and per client address within the window before
+# /api/auth/login answers 429 (apps/accounts/throttle.py).
+LOGIN_FAILURES_PER_USERNAME = 5
+LOGIN_FAILURES_PER_ADDRESS = 20
+LOGIN_FAILURES_WINDOW = 15 * 60
+
 LOG_LEVEL = env.choice("LOG_LEVEL", ("debug", "info", "warning", "error", "critical"), "info").upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", ("json", "console"), "json" if PRODUCTION else "console")
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
@@ -135,6 +141,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
+
+# The frontend's session (README, "Frontend"): app.example.com and api.example.com are one site, so
+# Lax cookies go with its fetches; a cookie domain (.example.com) lets the Next.js server see them too.
+SESSION_COOKIE_DOMAIN = env.cookie_domain("SESSION_COOKIE_DOMAIN")
+CSRF_COOKIE_DOMAIN = env.cookie_domain("CSRF_COOKIE_DOMAIN")
+SESSION_COOKIE_SAMESITE = env.choice("SESSION_COOKIE_SAMESITE", ("lax", "strict", "none"), "lax").capitalize()
+CSRF_COOKIE_SAMESITE = env.choice("CSRF_COOKIE_SAMESITE", ("lax", "strict", "none"), "lax").capitalize()
+SESSION_COOKIE_HTTPONLY = True  # the frontend never reads it; the CSRF token comes from /api/auth/csrf
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -27,6 +27,11 @@ def production():
         ALLOWED_HOSTS=["api.example.com"],
         CORS_ALLOW_ALL_ORIGINS=False,
         CORS_ALLOWED_ORIGINS=["https://app.example.com", "http://localhost:3000"],
+        CSRF_TRUSTED_ORIGINS=["https://app.example.com", "http://localhost:3000"],
+        SESSION_COOKIE_SAMESITE="Lax",
+        CSRF_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_DOMAIN=".example.com",
+        CSRF_COOKIE_DOMAIN=None,
         DATABASES={"default": {"SOURCE": "components", "PASSWORD": "pw", "OPTIONS": {"sslmode": "require"}}},
         SECURE_HSTS_SECONDS=31_536_000,
         SESSION_COOKIE_SECURE=True,
@@ -43,6 +48,10 @@ def test_a_correct_production_configuration_passes(production):
     assert ids(production) == set()
 
 
+def frontend_origins(production, *origins):
+    production.CORS_ALLOWED_ORIGINS = production.CSRF_TRUSTED_ORIGINS = list(origins)
+
+
 def database(production, **changes):
     production.DATABASES = {"default": {**production.DATABASES["default"], **changes}}
 
@@ -57,7 +66,7 @@ def database(production, **changes):
         (lambda s: setattr(s, "ALLOWED_HOSTS", []), "backend.E005"),
         (lambda s: setattr(s, "ALLOWED_HOSTS", ["*"]), "backend.E006"),
         (lambda s: setattr(s, "CORS_ALLOW_ALL_ORIGINS", True), "backend.E007"),
-        (lambda s: setattr(s, "CORS_ALLOWED_ORIGINS", ["http://app.example.com"]), "backend.E008"),
+        (lambda s: frontend_origins(s, "http://app.example.com"), "backend.E008"),
         (lambda s: database(s, SOURCE="embedded"), "backend.E009"),
         (lambda s: database(s, PASSWORD=""), "backend.E010"),
         (lambda s: database(s, OPTIONS={"sslmode": "disable"}), "backend.W001"),
@@ -71,6 +80,34 @@ def test_each_check_trips(production, change, code):
     issues = configuration_issues(production)
     assert [issue.id for issue in issues] == [code]
     assert issues[0].hint
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"SESSION_COOKIE_SAMESITE": "None", "SESSION_COOKIE_SECURE": False}, "backend.E014"),
+        ({"CSRF_COOKIE_SAMESITE": "None", "CSRF_COOKIE_SECURE": False}, "backend.E014"),
+        ({"SESSION_COOKIE_DOMAIN": ".example.org"}, "backend.E015"),
+        ({"CSRF_COOKIE_DOMAIN": "app.example.com"}, "backend.E015"),
+        ({"CSRF_TRUSTED_ORIGINS": ["http://localhost:3000"]}, "backend.E016"),
+        (
+            {"CORS_ALLOWED_ORIGINS": ["https://app.example.org"], "CSRF_TRUSTED_ORIGINS": ["https://app.example.org"]},
+            "backend.W005",
+        ),
+    ],
+)
+def test_each_impossible_frontend_session_is_refused(production, changes, code):
+    for name, value in changes.items():
+        setattr(production, name, value)
+    issues = [issue for issue in configuration_issues(production) if issue.id != "backend.W003"]
+    assert [issue.id for issue in issues] == [code]
+    assert issues[0].hint
+
+
+def test_samesite_none_is_accepted_with_secure_cookies(production):
+    production.SESSION_COOKIE_SAMESITE = production.CSRF_COOKIE_SAMESITE = "None"
+    frontend_origins(production, "https://app.example.org")
+    assert ids(production) == set()  # another site is fine when the cookies are SameSite=None; Secure
 
 
 def production_env(**extra) -> dict:
