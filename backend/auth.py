@@ -15,7 +15,7 @@ class UserSession(SessionAuth):
     async def __call__(self, request):
         if self.param_name not in request.COOKIES:
             return None  # anonymous: 401, before any CSRF verdict
-        self._get_key(request)  # the CSRF check: cookie and header compared, no I/O
+        require_csrf_token(request)
         user = await request.auser()
         return self.allow(user) if user.is_authenticated else None
 
@@ -42,12 +42,22 @@ class CSRFToken(APIKeyHeader):
     param_name = "X-CSRFToken"
 
     def __call__(self, request):
-        if check_csrf(request):
-            raise HttpError(403, "CSRF check Failed")  # the problem names the reason (backend/problems.py)
+        require_csrf_token(request)
         return True
 
     def authenticate(self, request, key):  # abstract in Ninja; __call__ does the work
         raise NotImplementedError
+
+
+def require_csrf_token(request) -> None:
+    """Django's CSRF check (cookie against header, and the Origin) on unsafe methods; 403 if it fails."""
+    if request.method in {"GET", "HEAD", "OPTIONS", "TRACE"}:
+        return
+    # Read the body first: the check looks for a form field, and parsing a multipart form would
+    # otherwise consume the stream the operation then reads its body from.
+    request.body  # noqa: B018
+    if check_csrf(request):
+        raise HttpError(403, "CSRF check Failed")  # the problem names Django's reason (backend/problems.py)
 
 
 user_session = UserSession()

@@ -83,26 +83,34 @@ class RequestContextMiddleware(HybridMiddleware):
 
 
 class RequestBodyMiddleware(HybridMiddleware):
-    """Refuse, before anything reads it, a body over REQUEST_BODY_MAX_BYTES (413) and a body on an
+    """Refuse, before anything reads it, a body over REQUEST_BODY_MAX_BYTES (413); and a body on an
     API GET or HEAD (400: RFC 9110 gives it no meaning, and proxies may read it as a smuggled
     request). Placed after the security and CORS middleware, so refusals carry their headers."""
 
     def call_sync(self, request: HttpRequest):
-        return self.refusal(request) or self.get_response(request)
+        if refusal := self.body_too_large(request):
+            return refusal
+        return self.refuse_unexpected_body(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest):
-        return self.refusal(request) or await self.get_response(request)
-
-    def refusal(self, request: HttpRequest) -> HttpResponse | None:
-        return self.body_too_large(request) or self.body_not_expected(request)
+        if refusal := self.body_too_large(request):
+            return refusal
+        return self.refuse_unexpected_body(request, await self.get_response(request))
 
     @staticmethod
-    def body_not_expected(request: HttpRequest) -> HttpResponse | None:
-        if request.method not in {"GET", "HEAD"} or not request.path.startswith(API_PREFIX):
-            return None
+    def refuse_unexpected_body(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        # Decided after the (safe) view: an error it answers (405 for a POST-only path, 404, 401)
+        # comes first, as the method or path is the greater mistake; only a success is replaced.
+        if (
+            response.status_code >= 400
+            or request.method not in {"GET", "HEAD"}
+            or not request.path.startswith(API_PREFIX)
+        ):
+            return response
         declared = request.META.get("CONTENT_LENGTH") or "0"
         if declared == "0" and "HTTP_TRANSFER_ENCODING" not in request.META:
-            return None
+            return response
+        response.close()
         detail = f"A {request.method} request takes no body; send the data as query parameters"
         return problem_response(request, 400, "bad-request", detail)
 

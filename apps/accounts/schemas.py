@@ -2,11 +2,13 @@ from uuid import UUID
 
 from ninja import Field, Schema
 
+from backend.text import Text
+
 
 class Credentials(Schema):
-    username: str = Field(min_length=1, max_length=150)
+    username: Text = Field(min_length=1, max_length=150)
     # Bounded so a huge password cannot make the hasher work for long.
-    password: str = Field(min_length=1, max_length=1024)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class CurrentUser(Schema):

@@ -218,3 +218,19 @@ def test_no_response_or_log_line_carries_the_password(user, caplog, body):
     assert password not in response.content.decode()
     assert password not in caplog.text
     assert password[:12] not in json.dumps(dict(response.headers))
+
+
+@pytest.mark.parametrize(
+    ("raw_username", "message"),
+    [('"ad\\u0000a"', "must not contain NUL characters"), ('"ad\\ud999a"', "valid string")],
+)
+def test_text_that_cannot_be_stored_is_422_naming_the_field(user, raw_username, message):
+    frontend = Frontend()
+    frontend.csrf()
+    body = f'{{"username": {raw_username}, "password": "{WRONG}"}}'
+    response = frontend.client.post(
+        "/api/auth/login", body, content_type="application/json", headers={"X-CSRFToken": frontend.token}
+    )
+    errors = problem(response, 422, "validation-error")["errors"]
+    assert [error["pointer"] for error in errors] == ["/username"]
+    assert message in errors[0]["detail"]
