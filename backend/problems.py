@@ -199,7 +199,7 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     message = getattr(exc, "message", "") or str(exc)
     kind = None
     if isinstance(exc, AuthenticationError):
-        kind = "unauthenticated"
+        kind, message = "unauthenticated", "This operation needs a logged-in session: log in first"
     elif isinstance(exc, AuthorizationError):
         kind = "forbidden"
     elif status == 403 and "CSRF" in message:

@@ -1,5 +1,6 @@
 """Shared fixtures. The suite runs on a real PostgreSQL: the configured one, else the embedded one."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,12 +19,22 @@ import pytest
 from backend.db.embedded import EmbeddedPostgres
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+TYPESCRIPT_DIR = PROJECT_DIR / "tests" / "typescript"
 _embedded_was_running: bool | None = None
 
 
 def pytest_sessionstart(session):
     global _embedded_was_running  # noqa: PLW0603 - one flag for the session's end
     _embedded_was_running = EmbeddedPostgres.for_project().is_running()
+
+
+# Files tests leave for people to look at (the browser test's screenshot), listed after the run.
+ARTIFACTS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for path in ARTIFACTS:
+        terminalreporter.write_line(f"test output: {path}")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -131,22 +142,29 @@ def test_database_env(django_db_setup, django_db_blocker) -> dict:
 LIVE_SERVER_ENV = {"REQUEST_BODY_MAX_BYTES": "65536"}
 
 
-@pytest.fixture(scope="session")
-def live_server_url(test_database_env):
-    """The ASGI app served by uvicorn in a subprocess, on the test database."""
+@contextlib.contextmanager
+def live_server(env: dict, host: str = "127.0.0.1"):
+    """The ASGI app served by uvicorn in a subprocess with these variables; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--lifespan", "off"],
         cwd=PROJECT_DIR,
-        env={**os.environ, **test_database_env, "APP_ENV": "test", "LOG_LEVEL": "warning", **LIVE_SERVER_ENV},
+        env={**os.environ, "APP_ENV": "test", "LOG_LEVEL": "warning", **env},
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         wait_until_serving(f"{url}/api/openapi.json", process)
         yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def live_server_url(test_database_env):
+    """The ASGI app served by uvicorn in a subprocess, on the test database."""
+    with live_server({**test_database_env, **LIVE_SERVER_ENV}) as url:
+        yield url
 
 
 @dataclass
@@ -180,3 +198,21 @@ def live_staff(live_server_url, django_db_blocker):
         client.close()
         with django_db_blocker.unblock():
             user.delete()
+
+
+def npm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["npm", *args], cwd=TYPESCRIPT_DIR, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="session")
+def node_tools():
+    """The pinned TypeScript tools (tests/typescript), installed with the machine's Node.js."""
+    if shutil.which("npm") is None:
+        pytest.fail("Node.js and npm are missing: apt-get install nodejs npm", pytrace=False)
+    lock = TYPESCRIPT_DIR / "package-lock.json"
+    installed = TYPESCRIPT_DIR / "node_modules" / ".package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        result = npm("ci", "--no-audit", "--no-fund")
+        assert result.returncode == 0, result.stderr
+    generated = npm("run", "generate")  # the types, from the committed schema snapshot
+    assert generated.returncode == 0, generated.stderr

@@ -148,7 +148,8 @@ def test_logout_ends_the_session(user):
 
 
 def test_me_and_logout_are_401_when_anonymous():
-    problem(Frontend().me(), 401, "unauthenticated")
+    body = problem(Frontend().me(), 401, "unauthenticated")
+    assert body["detail"] == "This operation needs a logged-in session: log in first"
     problem(Frontend().post("/api/auth/logout"), 401, "unauthenticated")
 
 
