@@ -173,3 +173,18 @@ def test_database_errors_name_the_variable_and_hide_the_password(environ, messag
 def test_an_empty_secret_is_unset(name):
     # `cp .env.example .env` leaves SECRET_KEY= and DB_PASSWORD= empty: the defaults must stand.
     assert Env({name: "", f"{name}_FILE": ""}).secret(name, "the-default") == "the-default"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("", None), (".example.com", ".example.com"), ("Example.COM", "example.com")]
+)
+def test_cookie_domains(value, expected):
+    assert Env({"SESSION_COOKIE_DOMAIN": value}).cookie_domain("SESSION_COOKIE_DOMAIN") == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["https://example.com", "example.com:443", "localhost", ".example.com/app", "*.a.com"]
+)
+def test_a_cookie_domain_must_be_a_host_name(value):
+    with pytest.raises(EnvError, match=r"SESSION_COOKIE_DOMAIN=.* is not a cookie domain: expected a host name"):
+        Env({"SESSION_COOKIE_DOMAIN": value}).cookie_domain("SESSION_COOKIE_DOMAIN")
