@@ -8,9 +8,8 @@ from ninja.utils import check_csrf
 
 class UserSession(SessionAuth):
     """No session: 401. Unsafe methods need the CSRF token (403). The user is read with
-    ``request.auser()``, so an async operation reads it without a hop to a thread."""
-
-    is_async = True  # Ninja awaits what __call__ returns (and runs it to completion for sync views)
+    ``request.auser()``, so an async operation reads it without a hop to a thread (Ninja awaits an
+    async ``__call__``; for a sync operation it runs it to completion)."""
 
     async def __call__(self, request):
         if self.param_name not in request.COOKIES:

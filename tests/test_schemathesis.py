@@ -8,8 +8,6 @@ import sys
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
-
 PHASES = "examples,coverage,fuzzing,stateful"
 
 
@@ -21,7 +19,8 @@ def schemathesis(url: str, config: str, tmp_path, *options: str) -> subprocess.C
         *("--phases", PHASES, "--checks", "all", "--max-examples", "30", "--seed", "20261123"),
         *("--no-color", "--request-timeout", "10", *options, f"{url}/api/openapi.json"),
     ]
-    return subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600, check=False)
+    # In the test's folder: schemathesis keeps a cache (.schemathesis/) where it runs.
+    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
 
 
 def assert_clean(result: subprocess.CompletedProcess) -> str:
