@@ -7,15 +7,17 @@ from ninja.utils import check_csrf
 
 
 class UserSession(SessionAuth):
-    """No session: 401. Unsafe methods need the CSRF token (403). The user is read with
-    ``request.auser()``, so an async operation reads it without a hop to a thread (Ninja awaits an
-    async ``__call__``; for a sync operation it runs it to completion)."""
+    """No session: 401. Unsafe methods need the CSRF token (403).
 
-    async def __call__(self, request):
+    Sync, as Ninja's own: an async operation runs it in the request's thread. (An async __call__
+    would serve async operations without that hop, but Ninja runs it for sync operations through
+    async_to_sync, and that left a reference cycle per request.)"""
+
+    def __call__(self, request):
         if self.param_name not in request.COOKIES:
             return None  # anonymous: 401, before any CSRF verdict
         require_csrf_token(request)
-        user = await request.auser()
+        user = request.user
         return self.allow(user) if user.is_authenticated else None
 
     def allow(self, user):

@@ -126,7 +126,8 @@ def hops(monkeypatch):
     original = sync.SyncToAsync.__call__
 
     def spy(self, *args, **kwargs):
-        calls.append(getattr(self.func, "__qualname__", repr(self.func)))
+        # Not repr() by default: a queryset's bound method would run its query to show itself.
+        calls.append(getattr(self.func, "__qualname__", None) or type(self.func).__name__)
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(sync.SyncToAsync, "__call__", spy)
