@@ -83,9 +83,10 @@ class RequestContextMiddleware(HybridMiddleware):
 
 
 class RequestBodyMiddleware(HybridMiddleware):
-    """Refuse, before anything reads it, a body over REQUEST_BODY_MAX_BYTES (413); and a body on an
-    API GET or HEAD (400: RFC 9110 gives it no meaning, and proxies may read it as a smuggled
-    request). Placed after the security and CORS middleware, so refusals carry their headers."""
+    """Refuse a body over REQUEST_BODY_MAX_BYTES (413) before anything reads it; and a body on an
+    API GET or HEAD that would otherwise succeed (400: RFC 9110 gives it no meaning, and proxies may
+    read it as a smuggled request). Placed after the security and CORS middleware, so refusals
+    carry their headers."""
 
     def call_sync(self, request: HttpRequest):
         if refusal := self.body_too_large(request):
