@@ -5,6 +5,8 @@ from ninja.errors import AuthorizationError, HttpError
 from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
 
+from backend.async_middleware import SAFE_METHODS
+
 
 class UserSession(SessionAuth):
     """No session: 401. Unsafe methods need the CSRF token (403).
@@ -52,7 +54,7 @@ class CSRFToken(APIKeyHeader):
 
 def require_csrf_token(request) -> None:
     """Django's CSRF check (cookie against header, and the Origin) on unsafe methods; 403 if it fails."""
-    if request.method in {"GET", "HEAD", "OPTIONS", "TRACE"}:
+    if request.method in SAFE_METHODS:
         return
     # Read the body first: the check looks for a form field, and parsing a multipart form would
     # otherwise consume the stream the operation then reads its body from.

@@ -9,10 +9,6 @@ from apps.accounts.throttle import LoginAttempt
 from backend.problems import ClientProblem
 
 
-def invalid_credentials() -> ClientProblem:
-    return ClientProblem(401, "invalid-credentials", "Invalid credentials", "The username or password is wrong")
-
-
 async def log_in(request: HttpRequest, username: str, password: str):
     """The user, logged in with a new session key and CSRF token; or a 401, 403 or 429 problem."""
     attempt = LoginAttempt(address=request.META.get("REMOTE_ADDR") or "unknown", username=username)
@@ -29,7 +25,7 @@ async def log_in(request: HttpRequest, username: str, password: str):
         if await is_inactive_with(username, password):
             raise ClientProblem(403, "account-inactive", "Account inactive", "This account is inactive")
         await attempt.failed()
-        raise invalid_credentials()
+        raise ClientProblem(401, "invalid-credentials", "Invalid credentials", "The username or password is wrong")
     # A new session key every time: Django's login keeps the key of a session already logged in as
     # this user, and cycles it otherwise.
     await request.session.acycle_key()
