@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint format pytest migrate db-status db-stop openapi types bench bench-faults bench-pools clean
+.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit hooks migrate db-status db-stop openapi types bench bench-faults bench-pools clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -43,9 +43,15 @@ serve: install ## Serve production-style: gunicorn + uvicorn workers (WEB_CONCUR
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(VENV)/bin/gunicorn --config config/gunicorn.py config.asgi:application
 
-lint: install ## ruff check and ruff format --check
+lint: install lock-check typecheck ## uv.lock against pyproject.toml, mypy, ruff check, ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+typecheck: install ## mypy (strict, with django-stubs) over backend/, apps/, config/, tools/
+	$(VENV)/bin/mypy
+
+lock-check: | $(UV) ## Fail when uv.lock does not match pyproject.toml (run `uv lock` to update it)
+	$(UV) lock --check --quiet
 
 format: install ## Fix what ruff can fix and format the code
 	$(VENV)/bin/ruff check --fix .
@@ -54,7 +60,19 @@ format: install ## Fix what ruff can fix and format the code
 pytest: install ## The pytest suite only (ARGS="-k name" to pick tests)
 	$(VENV)/bin/pytest $(ARGS)
 
-test: lint pytest ## Lint, then the whole suite against a real PostgreSQL
+coverage: install ## The suite with branch coverage of backend/ and apps/, subprocesses included; fails under the floor
+	COVERAGE_FILE="$(CURDIR)/.coverage" $(VENV)/bin/pytest --cov $(ARGS)
+
+test: lint coverage ## Lint, then the whole suite against a real PostgreSQL, with coverage
+
+AUDIT_OSV_URL ?= https://api.osv.dev/v1/query
+audit: install ## Known vulnerabilities in the locked dependencies (pip-audit against OSV)
+	@mkdir -p .audit
+	$(UV) export --frozen --all-groups --no-emit-project --format requirements-txt --quiet -o .audit/requirements.txt
+	$(PY) -m tools.audit --osv-url "$(AUDIT_OSV_URL)" .audit/requirements.txt
+
+hooks: install ## Run ruff, ruff format and mypy before every commit (pre-commit, local hooks)
+	$(VENV)/bin/pre-commit install
 
 openapi: install ## Refresh the OpenAPI snapshot (backend/openapi.json) the frontend generates types from
 	$(PY) manage.py export_openapi_schema --api backend.api.api --indent 2 --sorted --output backend/openapi.json

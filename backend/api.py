@@ -1,6 +1,10 @@
 """The one NinjaAPI of the project, mounted at /api/; each app adds its router here."""
 
+from typing import Any
+
 from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 
 from backend import problems
 from backend.auth import CSRF_REQUIRING_SCHEMES, CSRF_SCHEMES
@@ -12,13 +16,15 @@ SAFE_METHODS = {"get", "head", "options", "trace"}
 class API(NinjaAPI):
     """Ninja, with the schema the frontend's generated types rely on."""
 
-    def get_openapi_operation_id(self, operation) -> str:
+    def get_openapi_operation_id(self, operation: Operation) -> str:
         # camelCase of the view's name (get_health -> getHealth), not the module path.
         first, *rest = operation.view_func.__name__.split("_")
         return first + "".join(word.capitalize() for word in rest)
 
-    def get_openapi_schema(self, **kwargs):
-        schema = super().get_openapi_schema(**kwargs)
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         for path in schema["paths"].values():
             for method, operation in path.items():
                 # Error responses are problem details: say so, so clients and fuzzers expect that type.

@@ -13,7 +13,9 @@ Tests: tests/backend/test_asgi_handler.py.
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import closing
+from typing import IO, Any
 
 import django
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -24,11 +26,18 @@ from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import reset_urlconf
 from django.db import close_old_connections, reset_queries
+from django.dispatch import Signal
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
 
 # Set in the scope when the body is over the limit; RequestBodyMiddleware answers 413 for it.
 BODY_TOO_LARGE = "backend.body_too_large"
 END_OF_BODY = {"type": "http.request", "body": b"", "more_body": False}
+
+type Message = Mapping[str, Any]
+type Receive = Callable[[], Awaitable[Message]]
+type Send = Callable[[Message], Awaitable[None]]
+type Receivers = tuple[list[Callable[..., Any]], list[Callable[..., Any]]]
 
 # Django's own receivers of the request signals: no I/O unless sync code opened a connection.
 INLINE_RECEIVERS = frozenset({close_old_connections, reset_queries, reset_urlconf, close_caches})
@@ -40,15 +49,15 @@ def request_used_a_thread() -> bool:
     return context is not None and context in SyncToAsync.context_to_thread_executor
 
 
-def inline_receivers(signal, sender):
+def inline_receivers(signal: Signal, sender: object) -> Receivers | None:
     """The signal's receivers when they may run on the event loop, else None."""
-    sync_receivers, async_receivers = signal._live_receivers(sender)
+    sync_receivers, async_receivers = signal._live_receivers(sender)  # private: pinned Django 6.1
     if set(sync_receivers) <= INLINE_RECEIVERS and not request_used_a_thread():
         return sync_receivers, async_receivers
     return None
 
 
-async def send_signal(signal, sender, **kwargs) -> None:
+async def send_signal(signal: Signal, sender: object, **kwargs: Any) -> None:
     receivers = inline_receivers(signal, sender)
     if receivers is None:
         await signal.asend(sender=sender, **kwargs)
@@ -60,20 +69,22 @@ async def send_signal(signal, sender, **kwargs) -> None:
         await asyncio.gather(*(receiver(signal=signal, sender=sender, **kwargs) for receiver in async_receivers))
 
 
-async def close_response(response, request) -> None:
+async def close_response(response: HttpResponseBase, request: HttpRequest) -> None:
     # Django registers request.close (the in-memory body, uploads) as a closer; files and streams
     # add their own. Only the request's, without uploads, is cheap enough for the event loop.
-    closers_inline = all(closer == request.close for closer in response._resource_closers)
+    # _resource_closers and _handler_class are the response's private attributes (Django 6.1).
+    closers = response._resource_closers  # type: ignore[attr-defined]
+    closers_inline = all(closer == request.close for closer in closers)
     uploads = hasattr(request, "_files")
-    receivers = inline_receivers(signals.request_finished, response._handler_class)
+    receivers = inline_receivers(signals.request_finished, response._handler_class)  # type: ignore[attr-defined]
     if closers_inline and not uploads and receivers is not None:
         response.close()
     else:
         await sync_to_async(response.close)()
 
 
-def skip_body(receive):
-    async def receive_after_body():
+def skip_body(receive: Receive) -> Receive:
+    async def receive_after_body() -> Message:
         while (message := await receive())["type"] == "http.request":
             pass
         return message
@@ -82,7 +93,7 @@ def skip_body(receive):
 
 
 class Handler(ASGIHandler):
-    async def handle(self, scope, receive, send):
+    async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         try:
             body_file = await self.read_body_within_limit(scope, receive)
         except RequestAborted:
@@ -93,6 +104,7 @@ class Handler(ASGIHandler):
             await send_signal(signals.request_started, self.__class__, scope=scope)
             request, error_response = self.create_request(scope, body_file)
             if request is None:
+                assert error_response is not None  # noqa: S101 - Django gives one or the other
                 body_file.close()
                 await self.send_response(error_response, send)
                 await sync_to_async(error_response.close)()
@@ -106,7 +118,7 @@ class Handler(ASGIHandler):
             else:
                 await close_response(response, request)
 
-    async def read_body_within_limit(self, scope, receive):
+    async def read_body_within_limit(self, scope: dict[str, Any], receive: Receive) -> IO[bytes]:
         """Django's read_body, which spools any size to disk, stopped at the limit: a body declared
         or found larger is not read (past the limit), and the scope says so."""
         limit = settings.REQUEST_BODY_MAX_BYTES
@@ -115,7 +127,7 @@ class Handler(ASGIHandler):
             scope[BODY_TOO_LARGE] = True
         received = 0
 
-        async def receive_within_limit():
+        async def receive_within_limit() -> Message:
             nonlocal received
             if scope.get(BODY_TOO_LARGE):
                 return END_OF_BODY
@@ -128,17 +140,20 @@ class Handler(ASGIHandler):
 
         return await self.read_body(receive_within_limit)
 
-    async def respond_unless_disconnected(self, request, receive, send):
+    async def respond_unless_disconnected(
+        self, request: HttpRequest, receive: Receive, send: Send
+    ) -> HttpResponseBase | None:
         """Django's TaskGroup semantics (a disconnect cancels the response; the listener is cancelled
         once the response is sent) without raising an exception on every request: Django raises one
         to leave its TaskGroup, and the exception group's tracebacks hold the request's frames in
         reference cycles that only the garbage collector frees (~80 objects per request, GC pauses
         of 20+ ms under load). Returns the response if one was made (it must be closed), else None."""
         task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - called from a task
         listener = asyncio.create_task(self.listen_for_disconnect(receive))
         responding = True
 
-        def on_listener_done(listener):
+        def on_listener_done(listener: asyncio.Task[None]) -> None:
             if responding and not listener.cancelled():
                 task.cancel()
 
@@ -150,8 +165,8 @@ class Handler(ASGIHandler):
         except asyncio.CancelledError:
             if not listener.done() or listener.cancelled() or task.uncancel():
                 raise  # cancelled from outside, not by the listener
-            if not isinstance(listener.exception(), RequestAborted):
-                raise listener.exception() from None
+            if (error := listener.exception()) is not None and not isinstance(error, RequestAborted):
+                raise error from None
         finally:
             responding = False
             listener.cancel()

@@ -1,11 +1,22 @@
 """Ninja authentication: Django's session (the admin's or /api/auth/login's), CSRF enforced on
 unsafe methods; and the CSRF check alone, for the login itself."""
 
+from typing import Any, Literal
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
 from ninja.errors import AuthorizationError, HttpError
 from ninja.security import APIKeyHeader, SessionAuth
 from ninja.utils import check_csrf
 
-from backend.async_middleware import SAFE_METHODS
+from backend.async_middleware import SAFE_METHODS, User
+
+
+class SessionRequest(HttpRequest):
+    """The request an operation with session auth gets (for annotations): Ninja sets ``auth`` to
+    what the auth returned, the logged-in user."""
+
+    auth: AbstractBaseUser
 
 
 class UserSession(SessionAuth):
@@ -15,25 +26,25 @@ class UserSession(SessionAuth):
     would serve async operations without that hop, but Ninja runs it for sync operations through
     async_to_sync, and that left a reference cycle per request.)"""
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> User | None:
         if self.param_name not in request.COOKIES:
             return None  # anonymous: 401, before any CSRF verdict
         require_csrf_token(request)
         user = request.user
         return self.allow(user) if user.is_authenticated else None
 
-    def allow(self, user):
+    def allow(self, user: User) -> User:
         return user
 
-    def authenticate(self, request, key):  # abstract in Ninja; __call__ does the work
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # abstract in Ninja; __call__ does the work
         raise NotImplementedError
 
 
 class StaffSession(UserSession):
     """A session of a user who is not staff: 403."""
 
-    def allow(self, user):
-        if not user.is_staff:
+    def allow(self, user: User) -> User:
+        if not getattr(user, "is_staff", False):  # any user model: Django's admin reads it so
             raise AuthorizationError(message="Staff only")
         return user
 
@@ -44,15 +55,15 @@ class CSRFToken(APIKeyHeader):
 
     param_name = "X-CSRFToken"
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> Literal[True]:
         require_csrf_token(request)
         return True
 
-    def authenticate(self, request, key):  # abstract in Ninja; __call__ does the work
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:  # abstract in Ninja; __call__ does the work
         raise NotImplementedError
 
 
-def require_csrf_token(request) -> None:
+def require_csrf_token(request: HttpRequest) -> None:
     """Django's CSRF check (cookie against header, and the Origin) on unsafe methods; 403 if it fails."""
     if request.method in SAFE_METHODS:
         return

@@ -6,6 +6,8 @@ production; `configuration_issues()` runs the same rules anywhere, for /api/conf
 """
 
 import sys
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -15,9 +17,11 @@ from django.utils.module_loading import import_string
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 MIN_SECRET_KEY_LENGTH = 50
+# The rules read settings, or any object with the same attributes (the tests' SimpleNamespace).
+type Conf = Any
 
 
-def configuration_issues(conf=settings) -> list[checks.CheckMessage]:  # noqa: PLR0912 - a branch a rule
+def configuration_issues(conf: Conf = settings) -> list[checks.CheckMessage]:  # noqa: PLR0912 - a branch a rule
     issues: list[checks.CheckMessage] = []
     error, warning = _collector(issues, checks.Error), _collector(issues, checks.Warning)
 
@@ -72,7 +76,7 @@ def configuration_issues(conf=settings) -> list[checks.CheckMessage]:  # noqa: P
     return issues
 
 
-def frontend_session_issues(conf=settings) -> list[checks.CheckMessage]:
+def frontend_session_issues(conf: Conf = settings) -> list[checks.CheckMessage]:
     """Cookie and CORS combinations with which a frontend on another origin cannot log in."""
     issues: list[checks.CheckMessage] = []
     error, warning = _collector(issues, checks.Error), _collector(issues, checks.Warning)
@@ -125,7 +129,9 @@ def same_site(host: str, other: str) -> bool:
     return host.split(".")[-2:] == other.split(".")[-2:]
 
 
-def _collector(issues: list, level):
+def _collector(
+    issues: list[checks.CheckMessage], level: type[checks.Error | checks.Warning]
+) -> Callable[[str, str, str], None]:
     def add(code: str, message: str, hint: str) -> None:
         issues.append(level(message, hint=hint, id=f"backend.{code}"))
 
@@ -133,7 +139,7 @@ def _collector(issues: list, level):
 
 
 @checks.register(checks.Tags.security)
-def production_configuration(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def production_configuration(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     return configuration_issues() if settings.APP_ENV == "production" else []
 
 
@@ -147,9 +153,9 @@ REQUIRED_MIDDLEWARE = {
 
 
 @checks.register(checks.Tags.security)
-def security_middleware(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+def security_middleware(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     installed = [import_string(path) for path in settings.MIDDLEWARE]
-    missing = []
+    missing: list[checks.CheckMessage] = []
     for code, path in REQUIRED_MIDDLEWARE.items():
         required = import_string(path)
         if not any(isinstance(cls, type) and issubclass(cls, required) for cls in installed):

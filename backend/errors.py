@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import sys
+from collections.abc import Iterator
 
 from django.db import InterfaceError, OperationalError
 
@@ -14,7 +15,7 @@ DATABASE_UNREACHABLE = 69
 
 
 @contextlib.contextmanager
-def exit_on_startup_error():
+def exit_on_startup_error() -> Iterator[None]:
     try:
         yield
     except (EnvError, EmbeddedDatabaseError) as error:

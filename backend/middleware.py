@@ -6,10 +6,13 @@ ASGI they run on the event loop with no thread hop.
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from contextvars import Token
+from typing import cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
 from backend.asgi_handler import BODY_TOO_LARGE
 from backend.problems import is_problem, problem_response
@@ -17,6 +20,8 @@ from backend.request_context import HEADER, META_KEY, accept_request_id, bind_re
 
 access_log = logging.getLogger("backend.access")
 API_PREFIX = "/api/"
+# The next middleware (or view): sync under WSGI, a coroutine function under ASGI.
+type GetResponse = Callable[[HttpRequest], HttpResponseBase | Awaitable[HttpResponseBase]]
 
 
 class HybridMiddleware:
@@ -25,45 +30,58 @@ class HybridMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
         return self.call_sync(request)
+
+    def call_sync(self, request: HttpRequest) -> HttpResponseBase:
+        raise NotImplementedError
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        raise NotImplementedError
+
+    def next_sync(self, request: HttpRequest) -> HttpResponseBase:
+        return cast(HttpResponseBase, self.get_response(request))
+
+    async def next_async(self, request: HttpRequest) -> HttpResponseBase:
+        return await cast(Awaitable[HttpResponseBase], self.get_response(request))
 
 
 class RequestContextMiddleware(HybridMiddleware):
     """Bind the request id (X-Request-ID in, X-Request-ID out) and write the access log line."""
 
-    def call_sync(self, request: HttpRequest):
+    def call_sync(self, request: HttpRequest) -> HttpResponseBase:
         started, token = self.begin(request)
         try:
-            response = self.get_response(request)
+            response = self.next_sync(request)
             return self.end(request, response, started)
         finally:
             reset_request_id(token)
 
-    async def __acall__(self, request: HttpRequest):
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         started, token = self.begin(request)
         try:
-            response = await self.get_response(request)
+            response = await self.next_async(request)
             return self.end(request, response, started)
         finally:
             reset_request_id(token)
 
     @staticmethod
-    def begin(request: HttpRequest):
-        request.request_id = accept_request_id(request.META.get(META_KEY))
-        return time.perf_counter(), bind_request_id(request.request_id)
+    def begin(request: HttpRequest) -> tuple[float, Token[str | None]]:
+        request_id = accept_request_id(request.META.get(META_KEY))
+        request.request_id = request_id  # type: ignore[attr-defined]  # for problems made outside its context
+        return time.perf_counter(), bind_request_id(request_id)
 
     @staticmethod
-    def end(request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
-        response[HEADER] = request.request_id
+    def end(request: HttpRequest, response: HttpResponseBase, started: float) -> HttpResponseBase:
+        response[HEADER] = request.request_id  # type: ignore[attr-defined]
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         # The path only: query strings can carry tokens, and bodies are never logged.
         access_log.info(
@@ -88,18 +106,18 @@ class RequestBodyMiddleware(HybridMiddleware):
     read it as a smuggled request). Placed after the security and CORS middleware, so refusals
     carry their headers."""
 
-    def call_sync(self, request: HttpRequest):
+    def call_sync(self, request: HttpRequest) -> HttpResponseBase:
         if refusal := self.body_too_large(request):
             return refusal
-        return self.refuse_unexpected_body(request, self.get_response(request))
+        return self.refuse_unexpected_body(request, self.next_sync(request))
 
-    async def __acall__(self, request: HttpRequest):
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         if refusal := self.body_too_large(request):
             return refusal
-        return self.refuse_unexpected_body(request, await self.get_response(request))
+        return self.refuse_unexpected_body(request, await self.next_async(request))
 
     @staticmethod
-    def refuse_unexpected_body(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def refuse_unexpected_body(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         # Decided after the (safe) view: an error it answers (405 for a POST-only path, 404, 401)
         # comes first, as the method or path is the greater mistake; only a success is replaced.
         if (
@@ -116,7 +134,7 @@ class RequestBodyMiddleware(HybridMiddleware):
         return problem_response(request, 400, "bad-request", detail)
 
     @staticmethod
-    def body_too_large(request: HttpRequest) -> HttpResponse | None:
+    def body_too_large(request: HttpRequest) -> HttpResponseBase | None:
         # The ASGI handler stops reading at the limit and says so in the scope; under WSGI the
         # declared length is all there is to go by.
         declared = request.META.get("CONTENT_LENGTH") or "0"
@@ -136,14 +154,14 @@ class ProblemMiddleware(HybridMiddleware):
     """Turn any error response under /api/ that is not a problem yet (Ninja's 405, a 404 page...)
     into one, keeping its status, headers and cookies."""
 
-    def call_sync(self, request: HttpRequest):
-        return self.convert(request, self.get_response(request))
+    def call_sync(self, request: HttpRequest) -> HttpResponseBase:
+        return self.convert(request, self.next_sync(request))
 
-    async def __acall__(self, request: HttpRequest):
-        return self.convert(request, await self.get_response(request))
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.convert(request, await self.next_async(request))
 
     @staticmethod
-    def convert(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def convert(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if response.status_code < 400 or not request.path.startswith(API_PREFIX) or is_problem(response):
             return response
         problem = problem_response(request, response.status_code)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import (
@@ -22,11 +24,11 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, UnreadablePostError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, UnreadablePostError
 from django.http.multipartparser import MultiPartParserError
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
-from ninja import Schema
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 
 from backend.request_context import current_request_id
@@ -105,7 +107,7 @@ def problem_body(
     kind: str | None = None,
     detail: str | None = None,
     **extra: object,
-) -> dict:
+) -> dict[str, Any]:
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     # Statuses without a kind of their own are typed by their phrase: 409 is "/problems/conflict".
     kind = kind or KIND_BY_STATUS.get(status) or phrase.lower().replace(" ", "-")
@@ -132,14 +134,14 @@ def problem_response(
     return HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE, headers=headers)
 
 
-def is_problem(response: HttpResponse) -> bool:
-    return response.get("Content-Type", "").startswith(CONTENT_TYPE)
+def is_problem(response: HttpResponseBase) -> bool:
+    return str(response.get("Content-Type", "")).startswith(CONTENT_TYPE)
 
 
 # -- Ninja exception handlers -------------------------------------------------------------------
 
 
-def validation_errors(errors: list[dict]) -> list[dict]:
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Ninja/pydantic errors as RFC 9457 items: a JSON Pointer into the body, or the parameter."""
     items = []
     for error in errors:
@@ -232,7 +234,7 @@ async def api_path_not_found(request: HttpRequest) -> HttpResponse:
     return on_not_found(request, None)
 
 
-def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+def on_permission_denied(request: HttpRequest, exc: Exception) -> HttpResponse:
     return problem_response(request, 403, "forbidden", "You do not have permission to do this")
 
 
@@ -295,20 +297,28 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: Django's reasons ("CSRF cookie not set.") name what the client must fix."""
     if not is_api(request):
         return django_csrf_failure(request, reason)
-    request.csrf_failure_reason = reason  # Ninja's session auth raises its own 403: see on_http_error
+    request.csrf_failure_reason = reason  # type: ignore[attr-defined]  # Ninja's session auth raises its own 403: see on_http_error
     return problem_response(request, 403, "csrf-failed", f"CSRF check failed: {reason.rstrip('.')}")
 
 
-def install(api) -> None:
-    api.add_exception_handler(ClientProblem, on_client_problem)
-    api.add_exception_handler(ValidationError, on_validation_error)
-    api.add_exception_handler(HttpError, on_http_error)
-    api.add_exception_handler(Http404, on_not_found)
-    api.add_exception_handler(ObjectDoesNotExist, on_not_found)
-    api.add_exception_handler(PermissionDenied, on_permission_denied)
-    api.add_exception_handler(OperationalError, on_database_error)
-    api.add_exception_handler(InterfaceError, on_database_error)
-    api.add_exception_handler(Exception, on_exception)
+type Handler = Callable[[HttpRequest, Any], HttpResponse]  # each takes its own exception type
+
+HANDLERS: list[tuple[type[Exception], Handler]] = [
+    (ClientProblem, on_client_problem),
+    (ValidationError, on_validation_error),
+    (HttpError, on_http_error),
+    (Http404, on_not_found),
+    (ObjectDoesNotExist, on_not_found),
+    (PermissionDenied, on_permission_denied),
+    (OperationalError, on_database_error),
+    (InterfaceError, on_database_error),
+    (Exception, on_exception),
+]
+
+
+def install(api: NinjaAPI) -> None:
+    for exception, handler in HANDLERS:
+        api.add_exception_handler(exception, handler)
 
 
 # Every operation declares these, so the generated client types every error it can get.

@@ -1,7 +1,7 @@
 """The current request's id, in a context variable: seen by async and sync code of that request."""
 
 import re
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from backend.db.uuid7 import uuid7
 
@@ -23,10 +23,10 @@ def accept_request_id(incoming: str | None) -> str:
     return str(uuid7())
 
 
-def bind_request_id(request_id: str):
+def bind_request_id(request_id: str) -> Token[str | None]:
     """Set the id for the current context; returns the token to reset it with."""
     return _request_id.set(request_id)
 
 
-def reset_request_id(token) -> None:
+def reset_request_id(token: Token[str | None]) -> None:
     _request_id.reset(token)

@@ -8,5 +8,5 @@ starved some connections for seconds (wrk timeouts, p99 > 1 s) where asyncio ser
 from uvicorn_worker import UvicornWorker
 
 
-class Worker(UvicornWorker):
+class Worker(UvicornWorker):  # type: ignore[misc]  # uvicorn-worker ships no types
     CONFIG_KWARGS = {"loop": "asyncio", "http": "httptools", "lifespan": "off", "access_log": False}

@@ -16,7 +16,8 @@ errorlog = "-"
 forwarded_allow_ips = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
-def on_starting(server):
+# gunicorn ships no types: its arbiter and worker are plain objects here.
+def on_starting(server: object) -> None:
     # Check production settings in the master, before any worker: a refused start exits at once
     # (a worker that exits is restarted by gunicorn, forever).
     import os  # noqa: PLC0415
@@ -32,7 +33,7 @@ def on_starting(server):
         guard_production()
 
 
-def worker_exit(server, worker):
+def worker_exit(server: object, worker: object) -> None:
     # Django's ASGI handler has no lifespan: close the connection pools here so the server sees
     # the connections go at once, not when they time out.
     from backend.db.pools import close_pools  # noqa: PLC0415 - Django is set up by then
@@ -40,7 +41,7 @@ def worker_exit(server, worker):
     close_pools()
 
 
-def post_worker_init(worker):
+def post_worker_init(worker: object) -> None:
     # Objects loaded at start-up (Django, the URL map, schemas) never die: keep the collector off
     # them, and collect the young generation less often (measured: p99 ~40 ms without the freeze,
     # ~14 ms with default thresholds, ~10 ms with these).

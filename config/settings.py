@@ -1,8 +1,13 @@
 """Django settings, composed from the environment by backend.env (see .env.example and README)."""
 
+import django_stubs_ext
+
 from backend.db.config import database_settings
 from backend.env import BASE_DIR, Env, app_env, read_dotenv
 from backend.logging import logging_config
+
+# Django's generic classes (ModelAdmin[User], QuerySet[User]) subscriptable at run time, as typed.
+django_stubs_ext.monkeypatch()
 
 env = Env()
 APP_ENV = app_env(env)

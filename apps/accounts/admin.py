@@ -5,6 +5,6 @@ from apps.accounts.models import User
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     list_display = ("username", "email", "id", "is_staff", "is_active", "created_at")
     readonly_fields = ("id", "created_at", "updated_at")

@@ -1,6 +1,8 @@
 """Session login for the frontend: credentials checked by Django's authentication backends,
 failures throttled (apps/accounts/throttle.py), one answer for a wrong username or password."""
 
+from typing import Any
+
 from django.contrib.auth import aauthenticate, alogin, alogout, get_user_model
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
@@ -9,7 +11,7 @@ from apps.accounts.throttle import LoginAttempt
 from backend.problems import ClientProblem
 
 
-async def log_in(request: HttpRequest, username: str, password: str):
+async def log_in(request: HttpRequest, username: str, password: str) -> dict[str, Any]:
     """The user, logged in with a new session key and CSRF token; or a 401, 403 or 429 problem."""
     attempt = LoginAttempt(address=request.META.get("REMOTE_ADDR") or "unknown", username=username)
     if (seconds := await attempt.retry_after()) is not None:

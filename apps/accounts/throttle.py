@@ -6,7 +6,6 @@ clock is the one clock, so hosts whose clocks drift still agree."""
 
 import hashlib
 import math
-from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -19,14 +18,16 @@ TABLE = LoginFailures._meta.db_table
 RECORD_FAILURE = f"""
     INSERT INTO {TABLE} AS f (key, window_started_at, failures) VALUES (%(key)s, now(), 1)
     ON CONFLICT (key) DO UPDATE SET
-        failures = CASE WHEN f.window_started_at > now() - %(window)s THEN f.failures + 1 ELSE 1 END,
-        window_started_at = CASE WHEN f.window_started_at > now() - %(window)s THEN f.window_started_at ELSE now() END
+        failures = CASE WHEN f.window_started_at > now() - make_interval(secs => %(window)s)
+            THEN f.failures + 1 ELSE 1 END,
+        window_started_at = CASE WHEN f.window_started_at > now() - make_interval(secs => %(window)s)
+            THEN f.window_started_at ELSE now() END
 """  # noqa: S608 - the table name is the model's; values are parameters
 SECONDS_LEFT = f"""
-    SELECT key, failures, extract(epoch FROM window_started_at + %(window)s - now())
-    FROM {TABLE} WHERE key = ANY(%(keys)s) AND window_started_at > now() - %(window)s
+    SELECT key, failures, extract(epoch FROM window_started_at + make_interval(secs => %(window)s) - now())
+    FROM {TABLE} WHERE key = ANY(%(keys)s) AND window_started_at > now() - make_interval(secs => %(window)s)
 """  # noqa: S608
-FORGET_EXPIRED = f"DELETE FROM {TABLE} WHERE window_started_at < now() - %(window)s"  # noqa: S608
+FORGET_EXPIRED = f"DELETE FROM {TABLE} WHERE window_started_at < now() - make_interval(secs => %(window)s)"  # noqa: S608
 
 
 class LoginAttempt:
@@ -40,7 +41,7 @@ class LoginAttempt:
             f"address:{address}"[:80]: settings.LOGIN_FAILURES_PER_ADDRESS,
             f"username:{name}": settings.LOGIN_FAILURES_PER_USERNAME,
         }
-        self.window = timedelta(seconds=settings.LOGIN_FAILURES_WINDOW)
+        self.window: int = settings.LOGIN_FAILURES_WINDOW  # seconds
 
     async def retry_after(self) -> int | None:
         """Seconds until this attempt may be made, or None if it may be made now."""

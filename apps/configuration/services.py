@@ -1,22 +1,25 @@
 """What the configuration endpoints report; nothing here returns a password."""
 
+from typing import Any
+
 from django.conf import settings
-from django.db import connections
 
 from backend.checks import configuration_issues
 from backend.db.pools import pool_stats
+from backend.db.postgresql.base import DatabaseWrapper
 from backend.db.probe import DatabaseProbe, ProbeFailure
 
 
-def configuration_validate() -> dict:
-    errors, warnings = [], []
+def configuration_validate() -> dict[str, Any]:
+    errors: list[dict[str, str]] = []
+    warnings: list[dict[str, str]] = []
     for issue in configuration_issues():
-        item = {"id": issue.id, "message": issue.msg, "hint": issue.hint or ""}
+        item = {"id": issue.id or "", "message": issue.msg, "hint": issue.hint or ""}
         (errors if issue.is_serious() else warnings).append(item)
     return {"valid": not errors, "environment": settings.APP_ENV, "errors": errors, "warnings": warnings}
 
 
-async def database_test() -> dict:
+async def database_test() -> dict[str, Any]:
     """A live round trip on a fresh connection to the configured database, within DB_CONNECT_TIMEOUT."""
     probe = DatabaseProbe()
     try:
@@ -28,11 +31,10 @@ async def database_test() -> dict:
     return {"ok": True, "latency_ms": ping.latency_ms, "server_version": ping.server_version, "error": None}
 
 
-async def database_status() -> dict:
+async def database_status() -> dict[str, Any]:
     database = settings.DATABASES["default"]
-    wrapper = connections["default"]
     test = await database_test()
-    port = database.get("PORT") or (wrapper._embedded_port if database.get("EMBEDDED") else None)
+    port = database.get("PORT") or (DatabaseWrapper.embedded_port() if database.get("EMBEDDED") else None)
     return {
         "source": database["SOURCE"],
         "host": database["HOST"],

@@ -1,5 +1,7 @@
 """Liveness, database and readiness checks: async, bounded in time, never cached."""
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
@@ -18,7 +20,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     operation_id="getHealth",
     summary="Liveness: the process answers (touches no database)",
 )
-async def get_health(request: HttpRequest, response: HttpResponse):
+async def get_health(request: HttpRequest, response: HttpResponse) -> dict[str, Any]:
     response["Cache-Control"] = "no-store"
     return services.liveness()
 
@@ -29,7 +31,7 @@ async def get_health(request: HttpRequest, response: HttpResponse):
     operation_id="checkDatabase",
     summary="One round trip to the database, within DB_HEALTH_TIMEOUT",
 )
-async def check_database(request: HttpRequest, response: HttpResponse):
+async def check_database(request: HttpRequest, response: HttpResponse) -> dict[str, Any] | HttpResponse:
     try:
         result = await services.database_health()
     except ProbeFailure as failure:
@@ -44,7 +46,7 @@ async def check_database(request: HttpRequest, response: HttpResponse):
     operation_id="checkReadiness",
     summary="Ready for traffic: the database answers and every migration is applied",
 )
-async def check_readiness(request: HttpRequest, response: HttpResponse):
+async def check_readiness(request: HttpRequest, response: HttpResponse) -> dict[str, Any] | HttpResponse:
     checks = await services.readiness()
     failing = [name for name, outcome in checks.items() if outcome != "ok"]
     if failing:

@@ -2,6 +2,7 @@
 
 import time
 from functools import cache
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -15,7 +16,7 @@ STARTED_AT = time.monotonic()
 probe = DatabaseProbe()
 
 
-def liveness() -> dict:
+def liveness() -> dict[str, Any]:
     return {
         "status": "ok",
         "version": VERSION,
@@ -24,7 +25,7 @@ def liveness() -> dict:
     }
 
 
-async def database_health() -> dict:
+async def database_health() -> dict[str, Any]:
     """Raises ProbeFailure when the database does not answer within DB_HEALTH_TIMEOUT."""
     ping = await probe.ping(settings.DB_HEALTH_TIMEOUT)
     return {

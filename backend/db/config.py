@@ -7,6 +7,8 @@ PostgreSQL (development and test; production refuses it through a system check).
 
 from __future__ import annotations
 
+from typing import Any, TypedDict, cast
+
 import environ
 
 from backend.env import Env, EnvError
@@ -14,6 +16,15 @@ from backend.env import Env, EnvError
 ENGINE = "backend.db.postgresql"
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 COMPONENTS = ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE")
+
+
+class Parts(TypedDict, total=False):
+    HOST: str
+    PORT: int | str
+    NAME: str
+    USER: str
+    PASSWORD: str
+    OPTIONS: dict[str, Any]
 
 
 def database_source(env: Env) -> str:
@@ -24,16 +35,16 @@ def database_source(env: Env) -> str:
     return "embedded"
 
 
-def database_settings(env: Env) -> dict:
+def database_settings(env: Env) -> dict[str, Any]:
     source = database_source(env)
-    parts = {"HOST": "", "PORT": "", "NAME": "app", "USER": "postgres", "PASSWORD": "", "OPTIONS": {}}
+    parts = Parts(HOST="", PORT="", NAME="app", USER="postgres", PASSWORD="", OPTIONS={})
     if env.is_set("DATABASE_URL"):
-        parts |= _parse_url(env.text("DATABASE_URL"))
+        parts.update(_parse_url(env.text("DATABASE_URL")))
     if source == "embedded":
         from backend.db.embedded import DATABASE, SUPERUSER  # noqa: PLC0415
 
         # The port is the embedded server's own, filled in when it is started (on first connection).
-        parts |= {"HOST": "127.0.0.1", "PORT": "", "NAME": DATABASE, "USER": SUPERUSER}
+        parts.update(Parts(HOST="127.0.0.1", PORT="", NAME=DATABASE, USER=SUPERUSER))
     else:
         parts["HOST"] = env.text("DB_HOST", parts["HOST"])
         parts["PORT"] = env.integer("DB_PORT", int(parts["PORT"] or 5432), minimum=1, maximum=65535)
@@ -69,7 +80,7 @@ def database_settings(env: Env) -> dict:
     }
 
 
-def _parse_url(url: str) -> dict:
+def _parse_url(url: str) -> Parts:
     try:
         config = environ.Env.db_url_config(url)
     except Exception:  # noqa: BLE001 - the library raises assorted errors; none may echo the URL
@@ -79,4 +90,5 @@ def _parse_url(url: str) -> dict:
         ) from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise EnvError("DATABASE_URL must use the postgresql:// (or postgres://) scheme")
-    return {key: config[key] for key in ("HOST", "PORT", "NAME", "USER", "PASSWORD", "OPTIONS") if config.get(key)}
+    # django-environ is untyped: its values are the types Django's DATABASES takes.
+    return cast(Parts, {key: config[key] for key in Parts.__annotations__ if config.get(key)})

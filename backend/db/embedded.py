@@ -18,6 +18,7 @@ import pwd
 import socket
 import stat
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -197,7 +198,7 @@ class EmbeddedPostgres:
         return True
 
     @contextlib.contextmanager
-    def _lock(self):
+    def _lock(self) -> Iterator[None]:
         with open(self.root / "lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

@@ -1,6 +1,13 @@
-"""Django's psycopg connection pools, seen process-wide."""
+"""Django's psycopg connection pools, seen process-wide.
+
+Django keeps them on ``DatabaseWrapper._connection_pools`` (a private class attribute, Django 6.1,
+pinned in pyproject.toml); tests/backend/test_asgi_handler.py reads it through pool_stats.
+"""
+
+from typing import Any
 
 from django.db.backends.postgresql.base import DatabaseWrapper
+from psycopg_pool import ConnectionPool
 
 
 def without_pools() -> None:
@@ -12,16 +19,22 @@ def without_pools() -> None:
         database.get("OPTIONS", {}).pop("pool", None)
 
 
+def _pools() -> dict[str, ConnectionPool]:
+    pools: dict[str, ConnectionPool] = DatabaseWrapper._connection_pools  # type: ignore[attr-defined]
+    return pools
+
+
 def close_pools() -> None:
     """Close every pool this process opened (the pools are per process, kept on the class)."""
-    for alias, pool in list(DatabaseWrapper._connection_pools.items()):
+    pools = _pools()
+    for alias, pool in list(pools.items()):
         pool.close()
-        DatabaseWrapper._connection_pools.pop(alias, None)
+        pools.pop(alias, None)
 
 
-def pool_stats(alias: str = "default") -> dict | None:
+def pool_stats(alias: str = "default") -> dict[str, Any] | None:
     """The pool's size and use, or None before this process opened it."""
-    pool = DatabaseWrapper._connection_pools.get(alias)
+    pool = _pools().get(alias)
     if pool is None:
         return None
     stats = pool.get_stats()

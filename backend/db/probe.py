@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from asgiref.sync import sync_to_async
@@ -38,7 +40,7 @@ class Ping:
 
 
 class DatabaseProbe:
-    def __init__(self, params: dict | None = None, alias: str = "default") -> None:
+    def __init__(self, params: dict[str, Any] | None = None, alias: str = "default") -> None:
         self.alias = alias
         self._params = params
         self._connection: psycopg.AsyncConnection | None = None
@@ -57,7 +59,7 @@ class DatabaseProbe:
         async with self._deadline(within):
             connection = await self._connect(within)
             exists = await (await connection.execute("SELECT to_regclass('django_migrations')")).fetchone()
-            if exists[0] is None:
+            if exists is None or exists[0] is None:
                 return set()
             rows = await (await connection.execute("SELECT app, name FROM django_migrations")).fetchall()
         return {(app, name) for app, name in rows}
@@ -69,7 +71,7 @@ class DatabaseProbe:
 
     # -- internals -------------------------------------------------------------------------------
 
-    async def _params_for(self, within: float) -> dict:
+    async def _params_for(self, within: float) -> dict[str, Any]:
         if self._params is None:
             # Once per process; for the embedded server this may start it (a subprocess): off the loop.
             wrapper = connections[self.alias]
@@ -82,6 +84,7 @@ class DatabaseProbe:
         if self._loop is not loop:  # a new event loop (tests): the old connection cannot serve it
             self.discard()
             self._loop, self._connecting = loop, asyncio.Lock()
+        assert self._connecting is not None  # noqa: S101 - set with the loop, just above
         connection = self._connection
         if connection is not None and not connection.closed:
             return connection
@@ -98,7 +101,7 @@ class DatabaseProbe:
             connection.pgconn.finish()
 
     @contextlib.asynccontextmanager
-    async def _deadline(self, within: float):
+    async def _deadline(self, within: float) -> AsyncIterator[None]:
         try:
             async with asyncio.timeout(within):
                 yield

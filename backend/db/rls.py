@@ -7,8 +7,11 @@ through ``CURRENT_USER_ID`` / ``CURRENT_TENANT_ID``. See the README for a worked
 
 import contextlib
 import functools
+from collections.abc import Callable, Iterator
+from typing import Concatenate
 
 from django.db import connections, transaction
+from django.http import HttpRequest
 
 USER_SETTING = "app.user_id"
 TENANT_SETTING = "app.tenant_id"
@@ -18,7 +21,7 @@ CURRENT_TENANT_ID = "NULLIF(current_setting('app.tenant_id', true), '')"
 
 
 @contextlib.contextmanager
-def acting_as(user_id, tenant_id=None, using: str = "default"):
+def acting_as(user_id: object, tenant_id: object = None, using: str = "default") -> Iterator[None]:
     """A transaction in which RLS policies see ``user_id`` (and ``tenant_id``)."""
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute(
@@ -28,12 +31,12 @@ def acting_as(user_id, tenant_id=None, using: str = "default"):
         yield
 
 
-def rls_scoped(view):
+def rls_scoped[**P, R](view: Callable[Concatenate[HttpRequest, P], R]) -> Callable[Concatenate[HttpRequest, P], R]:
     """The request-scoped form, for sync views: the view runs as ``request.user``
     (and ``request.tenant_id`` when a tenant middleware sets it)."""
 
     @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> R:
         user_id = request.user.pk if request.user.is_authenticated else None
         with acting_as(user_id, getattr(request, "tenant_id", None)):
             return view(request, *args, **kwargs)

@@ -5,6 +5,8 @@ created) the first time this process connects, so every command that needs the d
 with nothing configured, and commands that do not need it never pay for it.
 """
 
+from typing import Any
+
 from django.db.backends.postgresql import base
 
 from backend.db.embedded import EmbeddedPostgres
@@ -13,11 +15,16 @@ from backend.db.embedded import EmbeddedPostgres
 class DatabaseWrapper(base.DatabaseWrapper):
     _embedded_port: int | None = None
 
-    def get_connection_params(self):
+    def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if self.settings_dict.get("EMBEDDED"):
             params["port"] = self._ensure_embedded()
         return params
+
+    @staticmethod
+    def embedded_port() -> int | None:
+        """The embedded server's port, once this process has started it."""
+        return DatabaseWrapper._embedded_port
 
     @classmethod
     def _ensure_embedded(cls) -> int:

@@ -1,3 +1,6 @@
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from backend.db.embedded import EmbeddedDatabaseError, EmbeddedPostgres
@@ -6,10 +9,10 @@ from backend.db.embedded import EmbeddedDatabaseError, EmbeddedPostgres
 class Command(BaseCommand):
     help = "Show, start or stop the embedded development PostgreSQL."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("action", choices=["status", "start", "stop"], nargs="?", default="status")
 
-    def handle(self, *args, action: str, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         server = EmbeddedPostgres.for_project()
         try:
             if action == "start":
