@@ -2,7 +2,8 @@
 
 pip-audit's table names each vulnerable package, its version, the advisory and the fixed
 versions (exit 1). An advisory service that cannot be reached is one line and exit 69: no audit
-is never reported as a clean one.
+is never reported as a clean one (``--unreachable warn`` prints the line and exits 0, for a
+network known to have no route to the service).
 """
 
 import argparse
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("requirements", help="a requirements file with hashes (uv export)")
     parser.add_argument("--osv-url", default=DEFAULT_OSV_URL)
+    parser.add_argument("--unreachable", choices=["fail", "warn"], default="fail")
     args = parser.parse_args(argv)
     command = [
         sys.executable, "-m", "pip_audit",
@@ -39,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     cause = next((text for marker, text in CAUSES.items() if marker in result.stderr), None)
     if cause is not None:
         host = re.sub(r"^\w+://([^/]+).*", r"\1", args.osv_url)
-        print(f"error: the advisory service {host} cannot be reached ({cause}): nothing was audited", file=sys.stderr)
-        return UNREACHABLE
+        level = "error" if args.unreachable == "fail" else "warning"
+        print(f"{level}: the advisory service {host} cannot be reached ({cause}): nothing was audited", file=sys.stderr)
+        return UNREACHABLE if args.unreachable == "fail" else 0
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
     return result.returncode
