@@ -77,7 +77,9 @@ async def close_response(response: HttpResponseBase, request: HttpRequest) -> No
     closers_inline = all(closer == request.close for closer in closers)
     uploads = hasattr(request, "_files")
     receivers = inline_receivers(signals.request_finished, response._handler_class)  # type: ignore[attr-defined]
-    if closers_inline and not uploads and receivers is not None:
+    # Async receivers: Signal.send (which close() calls) runs them through async_to_sync, which
+    # cannot run on the event loop; Django's path closes the response in a thread.
+    if closers_inline and not uploads and receivers is not None and not receivers[1]:
         response.close()
     else:
         await sync_to_async(response.close)()

@@ -311,3 +311,21 @@ async def test_lazy_user_attributes_still_find_the_session_user(async_client, ad
     finally:
         # The client's login ran in asgiref's shared thread: give back that thread's connection.
         await sync.sync_to_async(connections.close_all)()
+
+
+async def test_an_async_request_finished_receiver_runs_without_breaking_the_request(asgi_client, hops):
+    """Django 5+ supports async receivers; on the inline path (a request that used no thread) the
+    response must not be closed on the event loop, where Signal.send cannot run them."""
+    finished = []
+
+    async def receiver(sender, **kwargs):
+        finished.append(sender)
+
+    request_finished.connect(receiver)
+    try:
+        response = await asgi_client.get("/api/health")
+    finally:
+        request_finished.disconnect(receiver)
+    assert response.status_code == HTTPStatus.OK
+    assert len(finished) == 1
+    assert "close" in hops[-1]  # Django's path: the response closed in a thread
