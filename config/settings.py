@@ -52,6 +52,9 @@ MIDDLEWARE = [
     "backend.middleware.ProblemMiddleware",
     # Django's and whitenoise's own, async-native under ASGI (backend/async_middleware.py says how).
     "backend.async_middleware.SecurityMiddleware",
+    # Outside the middleware that can refuse a request (a bad Host in CommonMiddleware), so those
+    # responses carry the header too; it only reads the response.
+    "backend.async_middleware.XFrameOptionsMiddleware",
     "backend.async_middleware.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "backend.middleware.RequestBodyMiddleware",
@@ -60,7 +63,6 @@ MIDDLEWARE = [
     "backend.async_middleware.CsrfViewMiddleware",
     "backend.async_middleware.AuthenticationMiddleware",
     "backend.async_middleware.MessageMiddleware",
-    "backend.async_middleware.XFrameOptionsMiddleware",
 ]
 
 # Django's deploy checks W001-W003 want its own classes by name; backend.E011-E013 check for

@@ -329,3 +329,27 @@ async def test_an_async_request_finished_receiver_runs_without_breaking_the_requ
     assert response.status_code == HTTPStatus.OK
     assert len(finished) == 1
     assert "close" in hops[-1]  # Django's path: the response closed in a thread
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "headers", "status"),
+    [
+        ("DELETE", "/api/health", {}, HTTPStatus.METHOD_NOT_ALLOWED),  # Ninja's 405, made a problem
+        ("GET", "/api/no/such/path", {}, HTTPStatus.NOT_FOUND),
+        ("POST", "/api/auth/logout", {"Cookie": "sessionid=x"}, HTTPStatus.FORBIDDEN),  # no CSRF token
+        ("GET", "/api/health", {"Host": "evil.example"}, HTTPStatus.BAD_REQUEST),  # DisallowedHost
+    ],
+)
+async def test_problem_responses_keep_the_headers_of_the_stack(asgi_client, method, target, headers, status):
+    """A browser frontend must read the problem: CORS and the security headers stay on it."""
+    origin = {"Origin": "http://localhost:3000"}
+    response = await asgi_client.request(method, target, headers={**origin, **headers})
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "origin" in response.headers["Vary"].lower()
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Request-ID"]
