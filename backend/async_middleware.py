@@ -100,11 +100,14 @@ def _alive(request_ref: weakref.ref[HttpRequest]) -> HttpRequest:
 
 
 class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
-    """The session is loaded lazily; only a session that was used may need saving (a query)."""
+    """The session is loaded lazily; only a session that was used may need saving (a query), or
+    any session under SESSION_SAVE_EVERY_REQUEST."""
 
     def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         session = getattr(request, "session", None)
-        return session is not None and (session.accessed or session.modified)
+        if session is None:
+            return False
+        return session.accessed or session.modified or bool(settings.SESSION_SAVE_EVERY_REQUEST)
 
 
 class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):

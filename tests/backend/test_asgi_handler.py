@@ -353,3 +353,25 @@ async def test_problem_responses_keep_the_headers_of_the_stack(asgi_client, meth
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Request-ID"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_session_save_every_request_saves_in_the_thread(asgi_client, settings):
+    """SESSION_SAVE_EVERY_REQUEST saves an unmodified session too: a query, so not on the loop."""
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    settings.SESSION_SAVE_EVERY_REQUEST = True
+    session = SessionStore()
+    await session.aset("seen", True)
+    await session.asave()
+    stored = await Session.objects.aget(session_key=session.session_key)
+    await Session.objects.filter(pk=stored.pk).aupdate(expire_date=stored.expire_date.replace(year=2030))
+
+    response = await asgi_client.get("/api/health", headers={"Cookie": f"sessionid={session.session_key}"})
+    assert response.status_code == HTTPStatus.OK
+    assert response.cookies["sessionid"] == session.session_key  # saved and sent again
+    saved = await Session.objects.aget(pk=stored.pk)
+    await sync_to_async(connections.close_all)()  # the test's own queries ran in asgiref's shared thread
+    assert saved.expire_date != stored.expire_date.replace(year=2030)  # its expiry moved: it was saved
