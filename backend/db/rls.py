@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Concatenate
 
 from django.db import connections, transaction
+from django.db.backends.utils import CursorWrapper
 from django.http import HttpRequest
 
 USER_SETTING = "app.user_id"
@@ -22,13 +23,23 @@ CURRENT_TENANT_ID = "NULLIF(current_setting('app.tenant_id', true), '')"
 
 @contextlib.contextmanager
 def acting_as(user_id: object, tenant_id: object = None, using: str = "default") -> Iterator[None]:
-    """A transaction in which RLS policies see ``user_id`` (and ``tenant_id``)."""
+    """A transaction in which RLS policies see ``user_id`` (and ``tenant_id``); nested, or inside
+    an outer transaction, the outer ids (or none) hold again after it."""
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
-            [USER_SETTING, str(user_id or ""), TENANT_SETTING, str(tenant_id or "")],
-        )
+        cursor.execute("SELECT current_setting(%s, true), current_setting(%s, true)", [USER_SETTING, TENANT_SETTING])
+        outer = cursor.fetchone() or ("", "")
+        _set_ids(cursor, user_id, tenant_id)
         yield
+        # A released savepoint keeps set_config(..., true): put the outer ids back. (On an
+        # exception the savepoint's rollback restores them.)
+        _set_ids(cursor, *outer)
+
+
+def _set_ids(cursor: CursorWrapper, user_id: object, tenant_id: object) -> None:
+    cursor.execute(
+        "SELECT set_config(%s, %s, true), set_config(%s, %s, true)",
+        [USER_SETTING, str(user_id or ""), TENANT_SETTING, str(tenant_id or "")],
+    )
 
 
 def rls_scoped[**P, R](view: Callable[Concatenate[HttpRequest, P], R]) -> Callable[Concatenate[HttpRequest, P], R]:

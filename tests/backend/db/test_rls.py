@@ -134,3 +134,30 @@ def test_request_scoped_form_runs_the_view_as_the_request_user(rf, django_user_m
     request = rf.get("/")
     request.user = user
     assert view(request) == str(user.pk)
+
+
+def acting_ids() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.user_id', true), current_setting('app.tenant_id', true)")
+        user_id, tenant_id = cursor.fetchone()
+    return user_id or "", tenant_id or ""
+
+
+def test_nested_acting_as_restores_the_outer_identity():
+    alice, bob = uuid7(), uuid7()
+    with acting_as(alice, tenant_id="a"):
+        with acting_as(bob, tenant_id="b"):
+            assert acting_ids() == (str(bob), "b")
+        assert acting_ids() == (str(alice), "a")  # not bob's, though the savepoint was released
+        with pytest.raises(ZeroDivisionError), acting_as(bob):
+            1 / 0  # noqa: B018
+        assert acting_ids() == (str(alice), "a")
+
+
+def test_acting_as_inside_a_transaction_leaves_no_identity_behind():
+    from django.db import transaction
+
+    with transaction.atomic():
+        with acting_as(uuid7(), tenant_id="t"):
+            pass
+        assert acting_ids() == ("", "")  # the rest of the transaction runs as nobody
