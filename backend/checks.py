@@ -6,13 +6,15 @@ production; `configuration_issues()` runs the same rules anywhere, for /api/conf
 """
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
@@ -141,6 +143,38 @@ def _collector(
 @checks.register(checks.Tags.security)
 def production_configuration(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     return configuration_issues() if settings.APP_ENV == "production" else []
+
+
+def database_role_issues(alias: str = "default") -> list[checks.CheckMessage]:
+    """A role that is a superuser or has BYPASSRLS is bound by no row-level security policy:
+    an error when the database has policies, a warning before it has any."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        name, superuser, bypass = cursor.fetchone() or ("", False, False)
+        if not (superuser or bypass):
+            return []
+        cursor.execute("SELECT EXISTS (SELECT FROM pg_policies)")
+        (policies,) = cursor.fetchone() or (False,)
+    what = "is a superuser" if superuser else "has BYPASSRLS"
+    hint = "Serve the app as a role without SUPERUSER and BYPASSRLS (migrations may run as another role)."
+    if policies:
+        message = f"The database role {name} {what}: the row-level security policies do not apply to it."
+        return [checks.Error(message, hint=hint, id="backend.E017")]
+    message = f"The database role {name} {what}: row-level security policies would not apply to it."
+    return [checks.Warning(message, hint=hint, id="backend.W006")]
+
+
+@checks.register(checks.Tags.database)
+def database_role(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
+    # Database checks run when asked (`check --database default`, migrate), never at import.
+    if settings.APP_ENV != "production" or "default" not in (databases or ()):
+        return []
+    try:
+        return database_role_issues()
+    except DatabaseError:
+        return []  # unreachable: the readiness check and the command itself say so
 
 
 # Django's deploy checks look for these by dotted path (security.W001-W003, silenced in settings);

@@ -3,8 +3,9 @@
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 
-from backend.checks import configuration_issues
+from backend.checks import configuration_issues, database_role_issues
 from backend.db.pools import pool_stats
 from backend.db.postgresql.base import DatabaseWrapper
 from backend.db.probe import DatabaseProbe, ProbeFailure
@@ -13,7 +14,11 @@ from backend.db.probe import DatabaseProbe, ProbeFailure
 def configuration_validate() -> dict[str, Any]:
     errors: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []
-    for issue in configuration_issues():
+    try:
+        role_issues = database_role_issues()
+    except DatabaseError:
+        role_issues = []  # GET /api/config/database/status says why
+    for issue in configuration_issues() + role_issues:
         item = {"id": issue.id or "", "message": issue.msg, "hint": issue.hint or ""}
         (errors if issue.is_serious() else warnings).append(item)
     return {"valid": not errors, "environment": settings.APP_ENV, "errors": errors, "warnings": warnings}

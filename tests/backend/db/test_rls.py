@@ -161,3 +161,28 @@ def test_acting_as_inside_a_transaction_leaves_no_identity_behind():
         with acting_as(uuid7(), tenant_id="t"):
             pass
         assert acting_ids() == ("", "")  # the rest of the transaction runs as nobody
+
+
+def test_a_role_that_bypasses_rls_is_reported(note_model, settings):
+    from backend.checks import database_role, database_role_issues
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        (role,) = cursor.fetchone()
+    # The test server's role is a superuser, and note_model's migration created a policy.
+    [issue] = database_role_issues()
+    assert issue.id == "backend.E017"
+    assert issue.msg.startswith(f"The database role {role} is a superuser")
+    # As a system check: production only, and only when the database checks are asked for.
+    assert database_role(databases=["default"]) == []
+    settings.APP_ENV = "production"
+    assert database_role(databases=None) == []
+    assert [i.id for i in database_role(databases=["default"])] == ["backend.E017"]
+    with connection.cursor() as cursor:
+        cursor.execute("DROP POLICY note_owner ON rls_test_note")  # the project itself has none
+    assert [i.id for i in database_role_issues()] == ["backend.W006"]  # no policy yet: a warning
+    from django.db import transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL ROLE {ROLE}")  # neither superuser nor BYPASSRLS
+        assert database_role_issues() == []
