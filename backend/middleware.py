@@ -47,11 +47,12 @@ class HybridMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         raise NotImplementedError
 
+    # Typed views of get_response for each mode (no wrapper coroutine on the async hot path).
     def next_sync(self, request: HttpRequest) -> HttpResponseBase:
         return cast(HttpResponseBase, self.get_response(request))
 
-    async def next_async(self, request: HttpRequest) -> HttpResponseBase:
-        return await cast(Awaitable[HttpResponseBase], self.get_response(request))
+    def next_async(self, request: HttpRequest) -> Awaitable[HttpResponseBase]:
+        return cast(Awaitable[HttpResponseBase], self.get_response(request))
 
 
 class RequestContextMiddleware(HybridMiddleware):
