@@ -7,9 +7,9 @@ network known to have no route to the service).
 """
 
 import argparse
-import re
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 DEFAULT_OSV_URL = "https://api.osv.dev/v1/query"
 UNREACHABLE = 69  # sysexits.h's EX_UNAVAILABLE, as manage.py exits when the database is down
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cause = next((text for marker, text in CAUSES.items() if marker in result.stderr), None)
     if cause is not None:
-        host = re.sub(r"^\w+://([^/]+).*", r"\1", args.osv_url)
+        host = urlsplit(args.osv_url).netloc
         level = "error" if args.unreachable == "fail" else "warning"
         print(f"{level}: the advisory service {host} cannot be reached ({cause}): nothing was audited", file=sys.stderr)
         return UNREACHABLE if args.unreachable == "fail" else 0
