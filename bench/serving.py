@@ -44,13 +44,11 @@ def bench_database() -> Iterator[EmbeddedPostgres]:
     require_wrk()
     RESULTS_DIR.mkdir(exist_ok=True)
     database = EmbeddedPostgres.for_project()
-    was_running = database.is_running()
     database.ensure_running()
     try:
         yield database
     finally:
-        if not was_running:
-            database.stop()
+        database.stop_if_unused()
 
 
 def free_port() -> int:
@@ -72,9 +70,9 @@ def production_env(database: EmbeddedPostgres, port: int, **extra: str) -> dict[
         "DB_PORT": str(database.port),
         "DB_NAME": "app",
         "DB_USER": "postgres",
-        "DB_PASSWORD": "unused-with-trust-auth",
+        "DB_PASSWORD": database.password,
         "DATABASE_URL": "",
-        "BENCH_DSN": f"host=127.0.0.1 port={database.port} dbname=app user=postgres",
+        "BENCH_DSN": f"host=127.0.0.1 port={database.port} dbname=app user=postgres password={database.password}",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "LOG_FORMAT": "json",

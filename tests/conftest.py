@@ -20,12 +20,6 @@ from backend.db.embedded import EmbeddedPostgres
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TYPESCRIPT_DIR = PROJECT_DIR / "tests" / "typescript"
-_embedded_was_running: bool | None = None
-
-
-def pytest_sessionstart(session):
-    global _embedded_was_running  # noqa: PLW0603 - one flag for the session's end
-    _embedded_was_running = EmbeddedPostgres.for_project().is_running()
 
 
 # Files tests leave for people to look at (the browser test's screenshot), listed after the run.
@@ -38,9 +32,9 @@ def pytest_terminal_summary(terminalreporter):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # Servers that tests start, tests stop: leave the embedded PostgreSQL as the session found it.
-    if _embedded_was_running is False:
-        EmbeddedPostgres.for_project().stop()
+    # Servers that tests start, tests stop: the embedded PostgreSQL if this session started it and
+    # nothing else (a `make run` started meanwhile) uses it now.
+    EmbeddedPostgres.for_project().stop_if_unused()
 
 
 def pytest_collection_modifyitems(items):
@@ -50,6 +44,34 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "test_database_env" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("django_db"):
             item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database of this run's own (test_app_<pid>): two runs on one server (two terminals,
+    two checkouts' CI) must not drop each other's. On the embedded server, those of runs that died
+    are dropped first."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    test = database.setdefault("TEST", {})
+    base = test.get("NAME") or f"test_{database['NAME']}"
+    test["NAME"] = f"{base}_{os.getpid()}"
+    if database.get("EMBEDDED"):
+        drop_dead_runs_databases(EmbeddedPostgres.for_project(), base)
+
+
+def drop_dead_runs_databases(server: EmbeddedPostgres, base: str) -> None:
+    server.ensure_running()
+    with server.connect("postgres") as connection:
+        rows = connection.execute("SELECT datname FROM pg_database WHERE datname ~ %s", [rf"^{base}_[0-9]+$"])
+        for (name,) in rows.fetchall():
+            try:
+                os.kill(int(name.rsplit("_", 1)[1]), 0)
+            except ProcessLookupError:
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            except PermissionError:
+                pass  # alive, another account's
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -133,7 +155,7 @@ def test_database_env(django_db_setup, django_db_blocker) -> dict:
         "DB_PORT": str(params["port"]),
         "DB_NAME": connection.settings_dict["NAME"],
         "DB_USER": connection.settings_dict["USER"],
-        "DB_PASSWORD": connection.settings_dict["PASSWORD"] or "",
+        "DB_PASSWORD": params.get("password") or "",
         "DATABASE_URL": "",
     }
 

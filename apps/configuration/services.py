@@ -47,7 +47,8 @@ async def database_status() -> dict[str, Any]:
         "name": database["NAME"],
         "user": database["USER"],
         "sslmode": database["OPTIONS"].get("sslmode", ""),
-        "password_set": bool(database.get("PASSWORD")),
+        # The embedded server's password comes from its folder, not from the settings.
+        "password_set": bool(database.get("PASSWORD") or database.get("EMBEDDED")),
         "pool": pool_stats(),
         "connected": test["ok"],
         "server_version": test["server_version"],

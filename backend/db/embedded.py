@@ -2,8 +2,14 @@
 
 The cluster lives in a git-ignored folder of the checkout (or ``EMBEDDED_PG_DIR``), listens on
 127.0.0.1 only, on a port chosen once per checkout and kept in ``<folder>/port``, and has no Unix
-socket (socket paths over ~100 characters fail, and checkouts can be deep). initdb refuses root,
-so under root the server runs as the checkout's owner, or ``nobody`` when root owns the checkout.
+socket (socket paths over ~100 characters fail, and checkouts can be deep). Every connection needs
+the superuser's password (scram-sha-256), generated at creation and kept in ``<folder>/password``
+(mode 0600): other local accounts cannot connect. initdb refuses root, so under root the server
+runs as the checkout's owner, or ``nobody`` when root owns the checkout.
+
+Processes share the cluster: creating and starting happen under a lock and are idempotent, and each
+process that uses the server holds a shared lock on ``<folder>/users``, so ``stop_if_unused`` (what
+the test session calls) leaves a server alone while another process (``make run``) still uses it.
 Every failure is an ``EmbeddedDatabaseError`` whose message is one line that says what to do.
 """
 
@@ -15,6 +21,7 @@ import fcntl
 import hashlib
 import os
 import pwd
+import secrets
 import socket
 import stat
 import subprocess
@@ -22,8 +29,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import IO
 
 import psycopg
+from psycopg import sql
 
 from backend.env import Env
 
@@ -33,6 +42,9 @@ DATABASE = "app"
 FIRST_PORT = 20000
 PORT_SPAN = 20000
 START_TIMEOUT_SECONDS = 60
+# Per process: the clusters it started, and its shared hold on each cluster it uses (by root).
+_started: set[Path] = set()
+_holds: dict[Path, IO[str]] = {}
 
 
 class EmbeddedDatabaseError(RuntimeError):
@@ -60,6 +72,25 @@ class EmbeddedPostgres:
     @property
     def port_file(self) -> Path:
         return self.root / "port"
+
+    @property
+    def password_file(self) -> Path:
+        return self.root / "password"
+
+    @property
+    def password(self) -> str:
+        """The superuser's password, readable only by the account that created the cluster."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            raise EmbeddedDatabaseError(
+                f"embedded PostgreSQL: {self.password_file} is missing; run `python manage.py embedded_db start`"
+            ) from None
+        except OSError as error:
+            raise EmbeddedDatabaseError(
+                f"embedded PostgreSQL: cannot read {self.password_file} ({error.strerror}); "
+                "run as the account that created the cluster"
+            ) from None
 
     @cached_property
     def binaries(self) -> Path:
@@ -172,30 +203,63 @@ class EmbeddedPostgres:
         return f"{state}: PostgreSQL in {self.data_dir} on 127.0.0.1:{self.port}"
 
     def ensure_running(self) -> int:
-        """Create and start the cluster as needed; return its port. Safe across processes."""
+        """Create and start the cluster and its database as needed; return its port.
+
+        Safe across processes: under the cluster's lock, and every step is idempotent, so a process
+        killed half way (after the start, before the database) is mended by the next one.
+        """
         self._make_root()
         with self._lock():
-            if self.is_running():
-                return self.port
-            if not _port_is_free(self.port):
-                raise EmbeddedDatabaseError(
-                    f"embedded PostgreSQL: port {self.port} on 127.0.0.1 is taken by another process; "
-                    f"stop it, or delete {self.port_file} to pick another port"
-                )
-            self._check_reachable(self.binaries)
-            self._check_reachable(self.root)
-            if not self.is_initialized():
-                self._initialize()
-            self._start()
+            if not self.is_running():
+                if not _port_is_free(self.port):
+                    raise EmbeddedDatabaseError(
+                        f"embedded PostgreSQL: port {self.port} on 127.0.0.1 is taken by another process; "
+                        f"stop it, or delete {self.port_file} to pick another port"
+                    )
+                self._check_reachable(self.binaries)
+                self._check_reachable(self.root)
+                if not self.is_initialized():
+                    self._initialize()
+                self._start()
+                _started.add(self.root)
+            self._require_password()
+            self._create_database()
+            self._hold()
         return self.port
 
     def stop(self) -> bool:
-        """Stop the server; return whether it was running."""
+        """Stop the server, whoever uses it (an operator asked); return whether it was running."""
+        with self._lock():
+            return self._stop()
+
+    def stop_if_unused(self) -> bool:
+        """Stop the server if this process started it and no other process uses it now."""
+        hold = _holds.pop(self.root, None)
+        if hold is not None:
+            hold.close()
+        if self.root not in _started:
+            return False
+        _started.discard(self.root)
+        # The same order as ensure_running (the lock, then users): no deadlock between the two.
+        with self._lock(), open(self.root / "users", "a") as users:
+            try:
+                fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False  # another process holds it
+            return self._stop()
+
+    def _stop(self) -> bool:
         if not self.is_running():
             return False
-        with self._lock():
-            self._run(self.binaries / "pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w")
+        self._run(self.binaries / "pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w")
         return True
+
+    def _hold(self) -> None:
+        """Say "this process uses the server" for as long as it lives (the lock goes with it)."""
+        if self.root not in _holds:
+            hold = open(self.root / "users", "a")  # noqa: SIM115 - held open on purpose
+            fcntl.flock(hold, fcntl.LOCK_SH)
+            _holds[self.root] = hold
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -208,19 +272,31 @@ class EmbeddedPostgres:
 
     def _initialize(self) -> None:
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        # initdb reads the password from a file the server user can read, deleted right after.
+        password = self._new_password()
+        initdb_password = self.root / "initdb-password"
+        initdb_password.unlink(missing_ok=True)
+        descriptor = os.open(initdb_password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(password + "\n")
         if self.server_user:
-            os.chown(self.data_dir, self.server_user.pw_uid, self.server_user.pw_gid)
-        result = self._run(
-            self.binaries / "initdb",
-            "-D",
-            self.data_dir,
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            check=False,
-        )
+            for path in (self.data_dir, initdb_password):
+                os.chown(path, self.server_user.pw_uid, self.server_user.pw_gid)
+        try:
+            result = self._run(
+                self.binaries / "initdb",
+                "-D",
+                self.data_dir,
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={initdb_password}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                check=False,
+            )
+        finally:
+            initdb_password.unlink(missing_ok=True)
         if result.returncode != 0:
             raise EmbeddedDatabaseError(f"embedded PostgreSQL: initdb failed: {_last_line(result.stderr)}")
         settings = (
@@ -232,6 +308,38 @@ class EmbeddedPostgres:
         )
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write(settings)
+
+    def _new_password(self) -> str:
+        """A new password, written to the password file (mode 0600) before anything uses it."""
+        password = secrets.token_urlsafe(32)
+        staged = self.root / "password.new"
+        staged.unlink(missing_ok=True)
+        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(password + "\n")
+        staged.replace(self.password_file)
+        return password
+
+    def _require_password(self) -> None:
+        """A cluster made before passwords (initdb --auth=trust) gets one, and trust is turned off."""
+        hba = self.data_dir / "pg_hba.conf"
+        rules = [line.split() for line in hba.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        if self.password_file.is_file() and not any(rule[-1] == "trust" for rule in rules):
+            return
+        password = self.password_file.read_text().strip() if self.password_file.is_file() else self._new_password()
+        # Still trust: connect without a password, once, to set it.
+        with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres") as connection:
+            connection.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER), password))
+        hba.write_text(
+            "# embedded development server (backend/db/embedded.py): a password for every connection\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n"
+        )
+        self.reload()
+
+    def reload(self) -> None:
+        """Make the running server read its configuration files again (pg_hba.conf included)."""
+        self._run(self.binaries / "pg_ctl", "reload", "-D", self.data_dir)
 
     def _start(self) -> None:
         port = self.port
@@ -252,15 +360,18 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             reason = _last_error(self.log_file) or _last_line(result.stderr or result.stdout)
             raise EmbeddedDatabaseError(f"embedded PostgreSQL did not start on port {port}: {reason}")
-        self._create_database(port)
 
-    def _create_database(self, port: int) -> None:
-        with psycopg.connect(
-            host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres", autocommit=True
-        ) as connection:
+    def connect(self, dbname: str = DATABASE) -> psycopg.Connection:
+        """A connection as the superuser (autocommit), for the project's own tools and tests."""
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password, dbname=dbname, autocommit=True
+        )
+
+    def _create_database(self) -> None:
+        with self.connect("postgres") as connection:
             exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
             if not exists:
-                connection.execute(f'CREATE DATABASE "{DATABASE}"')
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
 
 
 def _port_is_free(port: int) -> bool:

@@ -1,8 +1,13 @@
 """The embedded PostgreSQL: version, long paths, and one clear line for each bad situation."""
 
+import contextlib
 import os
 import shutil
 import socket
+import stat
+import subprocess
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -14,7 +19,7 @@ from tests.conftest import PROJECT_DIR, run_manage
 
 
 def test_embedded_server_is_postgresql_18_with_native_uuidv7(embedded):
-    with psycopg.connect(host="127.0.0.1", port=embedded.port, user="postgres", dbname="app") as connection:
+    with embedded.connect() as connection:
         version = connection.execute("SHOW server_version_num").fetchone()[0]
         generated = connection.execute("SELECT uuidv7()").fetchone()[0]
         schema = connection.execute(
@@ -26,7 +31,7 @@ def test_embedded_server_is_postgresql_18_with_native_uuidv7(embedded):
 
 
 def test_embedded_server_has_no_unix_socket(embedded):
-    with psycopg.connect(host="127.0.0.1", port=embedded.port, user="postgres", dbname="app") as connection:
+    with embedded.connect() as connection:
         assert connection.execute("SHOW unix_socket_directories").fetchone()[0] == ""
         assert connection.execute("SHOW listen_addresses").fetchone()[0] == "127.0.0.1"
 
@@ -116,8 +121,8 @@ def test_closed_parent_folder_is_named_when_running_as_root(tmp_path):
     else:
         # As a normal user the server runs as that user, who owns the folder: it simply works.
         try:
-            port = server.ensure_running()
-            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="app") as connection:
+            server.ensure_running()
+            with server.connect() as connection:
                 assert isinstance(connection.execute("SELECT uuidv7()").fetchone()[0], uuid.UUID)
         finally:
             server.stop()
@@ -135,3 +140,140 @@ def test_project_cluster_lives_in_a_git_ignored_folder():
     ignored = (PROJECT_DIR / ".gitignore").read_text().splitlines()
     assert EmbeddedPostgres.for_project().root == Path(PROJECT_DIR / ".embedded-postgres")
     assert ".embedded-postgres/" in ignored
+
+
+# -- authentication and sharing (a cluster of this module's own) -------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    root = Path(tempfile.mkdtemp(prefix="backend-cluster-"))
+    root.chmod(0o755)  # the unprivileged server user must enter it
+    server = EmbeddedPostgres(root=root / "cluster")
+    server.ensure_running()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def connect_as_superuser(server: EmbeddedPostgres, password: str | None):
+    return psycopg.connect(
+        host="127.0.0.1", port=server.port, user="postgres", dbname="app", password=password, connect_timeout=5
+    )
+
+
+def test_every_connection_needs_the_generated_password(cluster):
+    assert stat.S_IMODE(cluster.password_file.stat().st_mode) == 0o600
+    assert len(cluster.password) >= 32
+    for password in (None, "wrong-password"):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            connect_as_superuser(cluster, password).close()
+    with connect_as_superuser(cluster, cluster.password) as connection:
+        assert connection.execute("SELECT current_user").fetchone()[0] == "postgres"
+    assert not (cluster.root / "initdb-password").exists()
+
+
+def test_a_cluster_made_with_trust_authentication_gets_a_password(cluster):
+    cluster.ensure_running()
+    hba = cluster.data_dir / "pg_hba.conf"
+    hba.write_text("host all all 127.0.0.1/32 trust\n")  # as initdb --auth=trust left it
+    cluster.password_file.unlink()
+    cluster.reload()
+    cluster.ensure_running()
+    assert "trust" not in hba.read_text()
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        connect_as_superuser(cluster, None).close()
+    with connect_as_superuser(cluster, cluster.password) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_server_left_without_its_database_gets_it_back(cluster):
+    # As a process killed between `pg_ctl start` and CREATE DATABASE leaves it.
+    cluster.ensure_running()
+    with cluster.connect("postgres") as connection:
+        connection.execute("DROP DATABASE app WITH (FORCE)")
+    assert EmbeddedPostgres(root=cluster.root).ensure_running() == cluster.port
+    with cluster.connect() as connection:
+        assert connection.execute("SELECT current_database()").fetchone()[0] == "app"
+
+
+USE_THE_CLUSTER = """
+import sys
+from backend.db.embedded import EmbeddedPostgres
+print(EmbeddedPostgres(root=__import__("pathlib").Path(sys.argv[1])).ensure_running(), flush=True)
+sys.stdin.read()  # holds the server until the test closes stdin
+"""
+
+
+def spawn_user(server: EmbeddedPostgres) -> subprocess.Popen:
+    """Another process that starts (if needed) and uses the server until its stdin is closed."""
+    return subprocess.Popen(
+        [sys.executable, "-c", USE_THE_CLUSTER, str(server.root)],
+        cwd=PROJECT_DIR,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def other_users(server: EmbeddedPostgres, count: int = 1):
+    """Processes using the server; yields the ports they got once all are up; ends them after."""
+    processes = [spawn_user(server) for _ in range(count)]
+    try:
+        yield [int(process.stdout.readline()) for process in processes]
+    finally:
+        for process in processes:
+            process.stdin.close()
+            assert process.wait(timeout=30) == 0
+
+
+def test_concurrent_starts_share_one_server(cluster):
+    cluster.stop()
+    with other_users(cluster, 4) as ports:
+        assert ports == [cluster.port] * 4
+        assert cluster.is_running()
+
+
+def test_the_session_stops_only_a_server_it_started_and_nobody_uses(cluster):
+    cluster.stop()
+    cluster.ensure_running()  # started by this process
+    assert cluster.stop_if_unused()
+    assert not cluster.is_running()
+
+    cluster.ensure_running()  # started by this process, then used by another (a `make run`)
+    with other_users(cluster):
+        assert not cluster.stop_if_unused()
+        assert cluster.is_running()
+
+    cluster.stop()
+    with other_users(cluster):  # started by another process: never stopped by this one
+        cluster.ensure_running()
+    assert not cluster.stop_if_unused()
+    assert cluster.is_running()
+
+
+def test_two_test_runs_at_once_each_get_their_own_database():
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "tests/backend/concurrent_run.py",
+    ]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COV_CORE")}
+    runs = [
+        subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+    names = {
+        line.split("=", 1)[1] for output in outputs for line in output.splitlines() if line.startswith("database=")
+    }
+    assert len(names) == 2

@@ -42,6 +42,16 @@ def test_an_unknown_role_is_named_as_rejected_credentials(test_database_env):
     assert PASSWORD not in result.stdout + result.stderr
 
 
+def test_a_wrong_password_is_named_as_rejected_credentials(embedded):
+    # On the embedded server, whatever the suite's server is: it checks passwords (scram).
+    env = {"DB_HOST": "127.0.0.1", "DB_PORT": str(embedded.port), "DB_NAME": "app", "DB_USER": "postgres"}
+    result = run_manage("migrate", "--no-input", env={**env, "DATABASE_URL": "", "DB_PASSWORD": PASSWORD})
+    assert result.returncode == 69, result.stderr
+    [line] = result.stderr.splitlines()
+    assert "the database rejected the credentials" in line
+    assert PASSWORD not in result.stdout + result.stderr
+
+
 def test_traceback_is_shown_when_asked_for():
     result = run_manage("migrate", "--no-input", "--traceback", env=refused())
     assert result.returncode != 0

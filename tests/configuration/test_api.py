@@ -100,6 +100,18 @@ def test_database_test_reports_a_failure_as_ok_false(staff_client, settings, mon
     assert "refused" in body["error"]
 
 
+def test_database_test_reports_a_wrong_password(staff_client, embedded, monkeypatch):
+    # The embedded server checks passwords (scram), whatever server the suite runs on.
+    target = {"EMBEDDED": False, "HOST": "127.0.0.1", "PORT": embedded.port, "NAME": "app", "USER": "postgres"}
+    for key, value in {**target, "PASSWORD": "wrong-password"}.items():
+        monkeypatch.setitem(connection.settings_dict, key, value)
+    body = call(staff_client, "post", "/api/config/database/test").json()
+    assert body["ok"] is False
+    assert body["error"] == "the database rejected the credentials"
+    monkeypatch.setitem(connection.settings_dict, "PASSWORD", embedded.password)
+    assert call(staff_client, "post", "/api/config/database/test").json()["ok"] is True
+
+
 @pytest.fixture
 def special_role():
     """A role whose password has every character that breaks URLs."""

@@ -113,6 +113,14 @@ async def test_rejected_role_is_an_auth_failure(asgi_client, use_probe, db_param
     assert "no_such_role_here" not in body["detail"]
 
 
+async def test_a_wrong_password_is_an_auth_failure(asgi_client, use_probe, embedded):
+    # The embedded server checks passwords (scram), whatever server the suite runs on.
+    use_probe({"host": "127.0.0.1", "port": embedded.port, "dbname": "app", "user": "postgres", "password": "wrong"})
+    response = await asgi_client.get("/api/health/db")
+    assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "database-auth")
+    assert embedded.password not in response.text
+
+
 async def test_silent_server_times_out_while_liveness_still_answers(asgi_client, use_probe, silent_server):
     use_probe({"host": "127.0.0.1", "port": silent_server, "dbname": "app", "user": "postgres"})
     started = time.monotonic()
@@ -134,7 +142,7 @@ async def test_recovers_after_the_embedded_server_restarts(asgi_client, use_prob
     server = EmbeddedPostgres(root=open_tmp_path / "cluster")
     port = await asyncio.to_thread(server.ensure_running)
     try:
-        use_probe({"host": "127.0.0.1", "port": port, "dbname": "app", "user": "postgres"})
+        use_probe({"host": "127.0.0.1", "port": port, "dbname": "app", "user": "postgres", "password": server.password})
         statuses = [(await asgi_client.get("/api/health/db")).status_code]
         await asyncio.to_thread(server.stop)
         statuses.append((await asgi_client.get("/api/health/db")).status_code)
