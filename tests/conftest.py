@@ -155,7 +155,8 @@ def test_database_env(django_db_setup, django_db_blocker) -> dict:
         "DB_PORT": str(params["port"]),
         "DB_NAME": connection.settings_dict["NAME"],
         "DB_USER": connection.settings_dict["USER"],
-        "DB_PASSWORD": params.get("password") or "",
+        # A trust-auth server (CI's second pass) ignores it; production settings require one.
+        "DB_PASSWORD": params.get("password") or "unused-with-trust-auth",
         "DATABASE_URL": "",
     }
 

@@ -102,7 +102,7 @@ def test_make_run_with_the_admin_and_docs_open_logs_no_warning(test_database_env
 
 def test_make_serve_under_load_logs_no_warning(test_database_env, staff_user, tmp_path):
     production = {"APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(64), "ALLOWED_HOSTS": "127.0.0.1"}
-    env = {**test_database_env, **production, "DB_PASSWORD": "unused-with-trust-auth", "DB_SSLMODE": "disable"}
+    env = {**test_database_env, **production, "DB_SSLMODE": "disable"}
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
         process, url = start("serve", env, log)

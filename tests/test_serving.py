@@ -58,7 +58,7 @@ def _children(pid: int) -> list[int]:
 
 def serving_connections(test_database_env) -> int:
     params = {"host": test_database_env["DB_HOST"], "port": test_database_env["DB_PORT"]}
-    params["password"] = test_database_env["DB_PASSWORD"] or None
+    params["password"] = test_database_env["DB_PASSWORD"]
     with psycopg.connect(**params, user=test_database_env["DB_USER"], dbname="postgres") as admin:
         query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'serving-test'"
         return admin.execute(query).fetchone()[0]

@@ -92,7 +92,6 @@ def test_serves_while_the_database_is_refused_then_silent_and_turns_ready_when_i
         **test_database_env,
         "DB_HOST": "127.0.0.1",
         "DB_PORT": str(database.port),
-        "DB_PASSWORD": "unused-with-trust-auth",
         "DB_HEALTH_TIMEOUT": str(HEALTH_TIMEOUT),
         "APP_ENV": app_env,
         "PORT": str(port),

@@ -179,7 +179,7 @@ class EmbeddedPostgres:
     def _make_root(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".writable"
+            probe = self.root / f".writable-{os.getpid()}"  # per process: others probe at once
             probe.touch()
             probe.unlink()
         except OSError as error:

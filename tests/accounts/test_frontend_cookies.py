@@ -18,7 +18,7 @@ FRONTEND = "https://app.example.com"
 @pytest.fixture
 def api(test_database_env):
     env = production_env(
-        **{**test_database_env, "DB_PASSWORD": "unused-with-trust-auth"},
+        **test_database_env,
         ALLOWED_HOSTS="api.example.com,127.0.0.1",
         CORS_ORIGINS=FRONTEND,
         CSRF_TRUSTED_ORIGINS=FRONTEND,

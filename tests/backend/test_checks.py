@@ -123,7 +123,7 @@ def production_env(**extra) -> dict:
         "DB_PORT": str(connection.get_connection_params()["port"]),
         "DB_NAME": server["NAME"],
         "DB_USER": server["USER"],
-        "DB_PASSWORD": connection.get_connection_params().get("password") or "trust-auth-ignores-it",
+        "DB_PASSWORD": connection.get_connection_params().get("password") or "unused-with-trust-auth",
         "DATABASE_URL": "",
         "PYTEST_VERSION": "",
     }
