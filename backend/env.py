@@ -6,6 +6,7 @@ django-environ reads the ``.env`` file and parses ``DATABASE_URL``; the casts he
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -142,6 +143,38 @@ def read_dotenv(path: Path = BASE_DIR / ".env") -> None:
     """Load ``.env`` into the environment; real environment variables win."""
     if path.is_file():
         environ.Env.read_env(path, overwrite=False)
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (an IPv6 address in brackets or not)."""
+    host = host.strip().lower().removeprefix("[").removesuffix("]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_app_env_unless_local(env: Env, allowed_hosts: list[str], database: Mapping[str, object]) -> None:
+    """Development's defaults (DEBUG, the committed key, no HTTPS) apply without APP_ENV only where
+    nothing outside this machine can reach them: the app bound to and named by loopback addresses
+    only, its database embedded, on a loopback address or a Unix socket. Anything else must say
+    what it is: a deployment that forgets APP_ENV refuses to start instead of running as development.
+    """
+    if env.is_set("APP_ENV"):
+        return
+    reasons = [f"ALLOWED_HOSTS has {host!r}" for host in allowed_hosts if not is_loopback(host)]
+    if not is_loopback(bind := env.text("HOST", "127.0.0.1")):
+        reasons.append(f"HOST is {bind!r}")
+    database_host = str(database.get("HOST") or "")
+    if not database.get("EMBEDDED") and not (database_host.startswith("/") or is_loopback(database_host)):
+        reasons.append(f"the database is on {database_host!r}")
+    if reasons:
+        raise EnvError(
+            f"APP_ENV is not set and {reasons[0]}, which is reachable from other machines: "
+            "set APP_ENV=production to deploy (or APP_ENV=development to develop so)"
+        )
 
 
 def app_env(env: Env) -> str:

@@ -3,7 +3,7 @@
 import django_stubs_ext
 
 from backend.db.config import database_settings
-from backend.env import BASE_DIR, Env, app_env, read_dotenv
+from backend.env import BASE_DIR, Env, app_env, read_dotenv, require_app_env_unless_local
 from backend.logging import logging_config
 
 # Django's generic classes (ModelAdmin[User], QuerySet[User]) subscriptable at run time, as typed.
@@ -89,6 +89,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_settings(env)}
+if APP_ENV == "development":
+    require_app_env_unless_local(env, ALLOWED_HOSTS, DATABASES["default"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

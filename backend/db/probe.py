@@ -3,7 +3,7 @@
 The checks run on the event loop (no thread hop) and under a deadline, so a database that
 refuses, rejects or hangs gives a classified failure in time, never a stuck request. Concurrent
 checks share the one connection (psycopg serialises them), so 1,000 checks cost one connection;
-a connection that failed is dropped and the next check connects afresh. `make bench-pools` measures
+a connection that failed is dropped (that one only) and the next check connects afresh. `make bench-pools` measures
 it against Django's pool and psycopg AsyncConnectionPools (README, "Serving and speed").
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,18 +47,17 @@ class DatabaseProbe:
         self._connection: psycopg.AsyncConnection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connecting: asyncio.Lock | None = None
+        self._expired: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
 
     async def ping(self, within: float) -> Ping:
         started = time.perf_counter()
-        async with self._deadline(within):
-            connection = await self._connect(within)
+        async with self._using(within) as connection:
             await connection.execute("SELECT 1")
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         return Ping(server_version=connection.info.parameter_status("server_version") or "", latency_ms=latency_ms)
 
     async def applied_migrations(self, within: float) -> set[tuple[str, str]]:
-        async with self._deadline(within):
-            connection = await self._connect(within)
+        async with self._using(within) as connection:
             exists = await (await connection.execute("SELECT to_regclass('django_migrations')")).fetchone()
             if exists is None or exists[0] is None:
                 return set()
@@ -94,23 +94,49 @@ class DatabaseProbe:
                 self._connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
             return self._connection
 
-    def discard(self) -> None:
-        """Forget the connection without a round trip: the server may be gone or hung."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.pgconn.finish()
+    def discard(self, connection: psycopg.AsyncConnection | None = None) -> None:
+        """Drop a connection that failed (by default the current one) without a round trip: the
+        server may be gone or hung. Only that one: a check that fails late, after others have
+        connected afresh, must not take their new connection down with it."""
+        if connection is None:
+            connection = self._connection
+        if connection is None:
+            return
+        if self._connection is connection:
+            self._connection = None
+        connection.pgconn.finish()
 
     @contextlib.asynccontextmanager
-    async def _deadline(self, within: float) -> AsyncIterator[None]:
+    async def _using(self, within: float) -> AsyncIterator[psycopg.AsyncConnection]:
+        """The shared connection, under a deadline; failures classified, the failed one dropped.
+
+        Past the deadline the connection is dropped rather than the query cancelled: psycopg answers
+        a cancellation by asking the server to cancel and waiting for it, up to 10 s on a hung one.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        timed_out = ProbeFailure("timeout", f"no answer within {within:g} s")
+        connection = None
         try:
-            async with asyncio.timeout(within):
-                yield
+            async with asyncio.timeout_at(deadline):
+                connection = await self._connect(within)
+            expiry = loop.call_at(deadline, self._expire, connection)
+            try:
+                yield connection
+            finally:
+                expiry.cancel()
         except TimeoutError:
-            self.discard()
-            raise ProbeFailure("timeout", f"no answer within {within:g} s") from None
+            raise timed_out from None
         except psycopg.Error as error:
-            self.discard()
-            raise classify(error) from None
+            if connection is None:
+                raise classify(error) from None
+            self.discard(connection)
+            # Dropped at this check's deadline, or at that of another check sharing it: no answer.
+            raise (timed_out if connection in self._expired else classify(error)) from None
+
+    def _expire(self, connection: psycopg.AsyncConnection) -> None:
+        self._expired.add(connection)
+        self.discard(connection)
 
 
 def classify(error: psycopg.Error) -> ProbeFailure:

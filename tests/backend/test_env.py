@@ -1,11 +1,17 @@
 """Parsing the environment: each variable, each precedence rule, each malformed value."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from backend.db.config import database_settings
-from backend.env import Env, EnvError, app_env
+from backend.env import Env, EnvError, app_env, is_loopback
+from tests.conftest import PROJECT_DIR
 
 SECRET = "s3cr3t-value-never-echoed"
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - the case under test
 
 
 @pytest.mark.parametrize(
@@ -188,3 +194,64 @@ def test_cookie_domains(value, expected):
 def test_a_cookie_domain_must_be_a_host_name(value):
     with pytest.raises(EnvError, match=r"SESSION_COOKIE_DOMAIN=.* is not a cookie domain: expected a host name"):
         Env({"SESSION_COOKIE_DOMAIN": value}).cookie_domain("SESSION_COOKIE_DOMAIN")
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("localhost", True), ("127.0.0.1", True), ("127.1.2.3", True), ("[::1]", True), ("::1", True),
+     ("app.localhost", True), (ALL_INTERFACES, False), ("10.0.0.5", False), ("api.example.com", False), ("*", False),
+     (".localhost.example.com", False), ("", False)],
+)  # fmt: skip
+def test_loopback_hosts(host, expected):
+    assert is_loopback(host) is expected
+
+
+def check_without_app_env(**variables: str) -> subprocess.CompletedProcess:
+    """`manage.py check` as a deployment that forgot APP_ENV runs it (no pytest in its environment)."""
+    env = {key: value for key, value in os.environ.items() if key not in {"PYTEST_VERSION", "APP_ENV"}}
+    for name in ("ALLOWED_HOSTS", "HOST", "DB_HOST", "DATABASE_URL"):
+        env.pop(name, None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=PROJECT_DIR,
+        env={**env, **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "reason"),
+    [
+        ({"ALLOWED_HOSTS": "localhost,api.example.com"}, "ALLOWED_HOSTS has 'api.example.com'"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS has '*'"),
+        ({"HOST": ALL_INTERFACES}, f"HOST is '{ALL_INTERFACES}'"),
+        ({"DB_HOST": "db.example.com"}, "the database is on 'db.example.com'"),
+        ({"DATABASE_URL": "postgresql://app:pw@10.0.0.5/app"}, "the database is on '10.0.0.5'"),
+    ],
+)
+def test_without_app_env_anything_reachable_from_outside_refuses_to_start(variables, reason):
+    result = check_without_app_env(**variables)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: APP_ENV is not set and {reason}, which is reachable from other machines: "
+        "set APP_ENV=production to deploy (or APP_ENV=development to develop so)"
+    ]
+    assert "pw" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},  # a fresh checkout: embedded database, loopback only
+        {"ALLOWED_HOSTS": "localhost,127.0.0.1,[::1]", "HOST": "127.0.0.1", "DB_HOST": "127.0.0.1"},
+        {"DB_HOST": "/var/run/postgresql"},  # a Unix socket
+        {"APP_ENV": "development", "ALLOWED_HOSTS": "dev.example.com", "HOST": ALL_INTERFACES},  # said so
+    ],
+)
+def test_without_app_env_a_local_setup_runs_as_development(variables):
+    result = check_without_app_env(**variables)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout

@@ -1,6 +1,8 @@
 """The database and readiness checks against real PostgreSQL servers, and their failures."""
 
 import asyncio
+import collections
+import contextlib
 import socket
 import threading
 import time
@@ -151,6 +153,78 @@ async def test_recovers_after_the_embedded_server_restarts(asgi_client, use_prob
     finally:
         await asyncio.to_thread(server.stop)
     assert statuses == [HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE, HTTPStatus.OK]
+
+
+class StallingProxy:
+    """A TCP proxy to the database that can stall: its connections go silent for good (as after a
+    network partition or a failover), and after recovery new connections work again."""
+
+    def __init__(self, target: dict) -> None:
+        self.target = target
+        self.generation = 0
+        self.stalled = False
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc_info) -> None:
+        self.server.close()
+
+    def recover(self) -> None:
+        self.stalled = False
+        self.generation += 1
+
+    async def _handle(self, reader, writer) -> None:
+        generation = self.generation
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.target["host"], self.target["port"])
+
+        async def pipe(source, sink):
+            while data := await source.read(65536):
+                if not self.stalled and generation == self.generation:
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        with contextlib.suppress(OSError):
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+async def test_fifty_concurrent_checks_across_a_stall_all_pass_after_recovery(asgi_client, use_probe, db_params):
+    proxy = StallingProxy(db_params)
+    async with proxy as port:
+        use_probe({**db_params, "host": "127.0.0.1", "port": port})
+        loop = asyncio.get_running_loop()
+        outcomes: list[tuple[float, float, int]] = []  # started, ended, status
+        running = True
+
+        async def checker(index: int) -> None:
+            await asyncio.sleep(index * 0.01)
+            while running:
+                started = loop.time()
+                status = (await asgi_client.get("/api/health/db")).status_code
+                outcomes.append((started, loop.time(), status))
+
+        checkers = [asyncio.create_task(checker(index)) for index in range(50)]
+        await asyncio.sleep(0.5)
+        stalled = loop.time()
+        proxy.stalled = True
+        await asyncio.sleep(TIMEOUT * 2.5)  # checks time out, and the next ones too
+        recovered = loop.time()
+        proxy.recover()
+        await asyncio.sleep(TIMEOUT * 4)  # every check begun before the recovery has ended by now
+        running = False
+        await asyncio.gather(*checkers)
+
+    before = {status for _, ended, status in outcomes if ended < stalled}
+    during = {status for started, ended, status in outcomes if started > stalled and ended < recovered}
+    after = [status for started, _, status in outcomes if started >= recovered]
+    assert before == {HTTPStatus.OK}
+    assert during == {HTTPStatus.SERVICE_UNAVAILABLE}
+    # The contract's bound (503 within DB_HEALTH_TIMEOUT even when the server hangs), for every check.
+    assert max(ended - started for started, ended, _ in outcomes) < TIMEOUT + 0.5
+    assert len(after) > 50
+    assert set(after) == {HTTPStatus.OK}, collections.Counter(after)
 
 
 def backend_connections(params: dict) -> int:
