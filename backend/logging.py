@@ -5,6 +5,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from django.http import HttpRequest
+
 from backend.request_context import current_request_id
 
 # Attributes every LogRecord has; anything else on a record was passed with `extra=` and is kept.
@@ -27,10 +29,18 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
         }
-        entry |= {key: value for key, value in vars(record).items() if key not in _STANDARD}
+        entry |= {key: _plain(value) for key, value in vars(record).items() if key not in _STANDARD}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def _plain(value: object) -> object:
+    # Django's request logger passes the request: its repr holds the query string, which can
+    # carry tokens. The method and path only, as in the access log.
+    if isinstance(value, HttpRequest):
+        return f"{value.method} {value.path}"
+    return value
 
 
 def logging_config(level: str, fmt: str) -> dict[str, Any]:

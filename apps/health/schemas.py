@@ -1,6 +1,7 @@
 from typing import Literal
 
 from ninja import Schema
+from pydantic import Field
 
 from backend.problems import Problem
 
@@ -22,9 +23,9 @@ class PoolStats(Schema):
 
 class DatabaseInfo(Schema):
     vendor: str
-    server_version: str
+    server_version: str | None = Field(description="Staff only: null for other callers")
     latency_ms: float
-    pool: PoolStats | None
+    pool: PoolStats | None = Field(description="Staff only (and null without a pool)")
 
 
 class DatabaseHealth(Schema):
@@ -32,10 +33,13 @@ class DatabaseHealth(Schema):
     database: DatabaseInfo
 
 
+CHECKS = 'Each check\'s outcome: "ok", else "failing" (staff: what is wrong)'
+
+
 class Readiness(Schema):
     status: Literal["ok"]
-    checks: dict[str, str]
+    checks: dict[str, str] = Field(description=CHECKS)
 
 
 class NotReadyProblem(Problem):
-    checks: dict[str, str]
+    checks: dict[str, str] = Field(description=CHECKS)

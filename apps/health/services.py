@@ -25,16 +25,17 @@ def liveness() -> dict[str, Any]:
     }
 
 
-async def database_health() -> dict[str, Any]:
-    """Raises ProbeFailure when the database does not answer within DB_HEALTH_TIMEOUT."""
+async def database_health(details: bool) -> dict[str, Any]:
+    """Raises ProbeFailure when the database does not answer within DB_HEALTH_TIMEOUT. The server's
+    version and the pool's numbers only with details (staff): they help an attacker, not a probe."""
     ping = await probe.ping(settings.DB_HEALTH_TIMEOUT)
     return {
         "status": "ok",
         "database": {
             "vendor": "postgresql",
-            "server_version": ping.server_version,
+            "server_version": ping.server_version if details else None,
             "latency_ms": ping.latency_ms,
-            "pool": pool_stats(),
+            "pool": pool_stats() if details else None,
         },
     }
 
@@ -55,8 +56,13 @@ def pending_migrations(applied: set[tuple[str, str]]) -> list[str]:
     return sorted(pending)
 
 
-async def readiness() -> dict[str, str]:
-    """Each check's outcome: "ok" or what is wrong."""
+async def readiness(details: bool) -> dict[str, str]:
+    """Each check's outcome: "ok", or what is wrong with details (staff), else "failing"."""
+    checks = await _readiness()
+    return checks if details else {name: "ok" if outcome == "ok" else "failing" for name, outcome in checks.items()}
+
+
+async def _readiness() -> dict[str, str]:
     try:
         # Reading django_migrations is the round trip that proves the database answers.
         applied = await probe.applied_migrations(settings.DB_HEALTH_TIMEOUT)

@@ -67,3 +67,16 @@ def test_a_password_in_a_request_body_never_reaches_the_logs(caplog):
     formatter = JsonFormatter()
     assert all(secret not in formatter.format(record) for record in caplog.records)
     assert secret not in caplog.text
+
+
+def test_json_log_lines_carry_the_path_without_the_query_string(caplog):
+    # Django's request logger passes the request along (extra={"request": ...}); its repr has the
+    # full path, and query strings carry tokens.
+    secret = "token-in-a-query-string"
+    with caplog.at_level(logging.INFO):
+        assert Client(raise_request_exception=False).get(f"/api/crash?token={secret}").status_code == 500
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    request_lines = [json.loads(line) for line in lines if '"logger": "django.request"' in line]
+    assert request_lines, lines
+    assert request_lines[0]["request"] == "GET /api/crash"
+    assert all(secret not in line for line in lines)

@@ -10,6 +10,7 @@ from http import HTTPStatus
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from apps.health import services
@@ -87,15 +88,34 @@ def assert_problem(response, status: HTTPStatus, kind: str):
     return body
 
 
-async def test_database_check_reports_the_server(asgi_client, use_probe, db_params, server_major):
+@pytest.fixture
+def staff_cookies(django_user_model, client) -> dict:
+    """The session cookie of a logged-in staff user (committed: these tests run in transactions)."""
+    client.force_login(django_user_model.objects.create_user("health-staff", is_staff=True))
+    return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+
+
+async def test_database_check_tells_anyone_only_that_it_answers(asgi_client, use_probe, db_params):
     use_probe(db_params)
     response = await asgi_client.get("/api/health/db")
     assert response.status_code == HTTPStatus.OK
     assert response.headers["Cache-Control"] == "no-store"
     database = response.json()["database"]
     assert database["vendor"] == "postgresql"
-    assert database["server_version"].split(".")[0] == server_major
     assert 0 < database["latency_ms"] < TIMEOUT * 1000
+    assert database["server_version"] is None
+    assert database["pool"] is None
+
+
+async def test_database_check_reports_the_server_to_staff(
+    asgi_client, use_probe, db_params, server_major, staff_cookies
+):
+    use_probe(db_params)
+    response = await asgi_client.get("/api/health/db", cookies=staff_cookies)
+    assert response.status_code == HTTPStatus.OK
+    database = response.json()["database"]
+    assert database["server_version"].split(".")[0] == server_major
+    assert database["pool"]["max_size"] >= 1
 
 
 async def test_refused_connection_is_a_503_within_the_timeout(asgi_client, use_probe):
@@ -240,7 +260,7 @@ async def test_checks_do_not_leak_connections(asgi_client, use_probe, db_params)
     assert (await asgi_client.get("/api/health/db")).status_code == HTTPStatus.OK
     before = await asyncio.to_thread(backend_connections, params)
     for _ in range(1000):
-        assert (await services.database_health())["status"] == "ok"
+        assert (await services.database_health(details=False))["status"] == "ok"
     responses = await asyncio.gather(*(asgi_client.get("/api/health/db") for _ in range(200)))
     assert {response.status_code for response in responses} == {HTTPStatus.OK}
     after = await asyncio.to_thread(backend_connections, params)
@@ -254,22 +274,32 @@ async def test_ready_when_database_answers_and_migrations_are_applied(asgi_clien
     assert response.json() == {"status": "ok", "checks": {"database": "ok", "migrations": "ok"}}
 
 
-async def test_not_ready_names_an_unapplied_migration(asgi_client, use_probe, db_params, settings):
+async def test_not_ready_names_an_unapplied_migration_to_staff_only(
+    asgi_client, use_probe, db_params, settings, staff_cookies
+):
     use_probe(db_params)
     settings.MIGRATION_MODULES = {"health": "tests.health.pending_migrations"}
     services.migrations_on_disk.cache_clear()
     try:
-        response = await asgi_client.get("/api/health/ready")
+        anonymous = await asgi_client.get("/api/health/ready")
+        staff = await asgi_client.get("/api/health/ready", cookies=staff_cookies)
     finally:
         services.migrations_on_disk.cache_clear()
-    body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
+    body = assert_problem(anonymous, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
+    assert body["checks"] == {"database": "ok", "migrations": "failing"}
+    assert body["detail"] == "failing checks: migrations"
+    assert "0001_pending" not in anonymous.text
+    body = assert_problem(staff, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
     assert body["checks"] == {"database": "ok", "migrations": "unapplied: health.0001_pending"}
     assert "health.0001_pending" in body["detail"]
 
 
-async def test_not_ready_when_the_database_is_down(asgi_client, use_probe):
+async def test_not_ready_when_the_database_is_down(asgi_client, use_probe, staff_cookies):
     use_probe({"host": "127.0.0.1", "port": free_port(), "dbname": "app", "user": "postgres"})
     response = await asgi_client.get("/api/health/ready")
+    body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
+    assert body["checks"] == {"database": "failing", "migrations": "failing"}
+    response = await asgi_client.get("/api/health/ready", cookies=staff_cookies)
     body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
     assert body["checks"]["database"] == "the database refused the connection"
 
