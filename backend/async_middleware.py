@@ -95,8 +95,15 @@ async def _auser(request_ref: weakref.ref[HttpRequest]) -> User:
 
 
 def _alive(request_ref: weakref.ref[HttpRequest]) -> HttpRequest:
-    # Only the request's own attributes hold these, so the request is alive when they are called.
-    return cast(HttpRequest, request_ref())
+    # Only the request's own attributes hold these, so the request is alive when they are called,
+    # unless someone kept request.user and read it later (README, "Request handling").
+    request = request_ref()
+    if request is None:
+        raise ReferenceError(
+            "request.user (or auser, or messages) was read after its request was freed: "
+            "read it while the request is handled, and keep the user, not the lazy object"
+        )
+    return request
 
 
 class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):

@@ -109,9 +109,11 @@ def naps():
 
 @pytest.fixture
 def finished_requests():
+    """Senders of request_finished. The receiver is async: a sync one outside Django's own would
+    send the handler down Django's path (a thread), and the inline path would go untested."""
     finished = []
 
-    def receiver(**kwargs):
+    async def receiver(**kwargs):
         finished.append(kwargs["sender"])
 
     request_finished.connect(receiver)
@@ -220,7 +222,7 @@ def test_deploy_checks_find_the_async_subclasses(settings):
 
 
 @pytest.mark.urls(__name__)
-async def test_a_client_disconnect_cancels_the_view_and_finishes_the_request(naps, finished_requests):
+async def test_a_client_disconnect_cancels_the_view_and_finishes_the_request(naps, finished_requests, hops):
     request = RawRequest("/nap?seconds=5")
     handling = request.start()
     await asyncio.sleep(0.2)  # the view is sleeping now
@@ -229,6 +231,7 @@ async def test_a_client_disconnect_cancels_the_view_and_finishes_the_request(nap
     assert naps == ["cancelled"]
     assert request.sent == []  # nothing is sent to a client that left
     assert finished_requests  # request_finished still ran: connections are cleaned up
+    assert hops == []  # on the event loop: the inline path, not Django's
 
 
 @pytest.mark.urls(__name__)
@@ -301,16 +304,35 @@ async def test_api_requests_leave_no_reference_cycles(target, headers):
 
 @pytest.mark.urls(__name__)
 @pytest.mark.django_db(transaction=True)
-async def test_lazy_user_attributes_still_find_the_session_user(async_client, admin_user):
+async def test_lazy_user_attributes_still_find_the_session_user(asgi_client, admin_user, client):
+    # Through the project's handler (config.asgi), which serves the request with the async
+    # AuthenticationMiddleware's lazy attributes; Django's test AsyncClient would not.
     try:
-        await async_client.aforce_login(admin_user)
-        response = await async_client.get("/whoami")
-        assert response.json() == {"auser": admin_user.username, "user": admin_user.username}
-        await async_client.alogout()
-        assert (await async_client.get("/whoami")).json() == {"auser": "", "user": ""}
+        await sync.sync_to_async(client.force_login)(admin_user)
     finally:
-        # The client's login ran in asgiref's shared thread: give back that thread's connection.
+        # The login ran in asgiref's shared thread: give back that thread's connection.
         await sync.sync_to_async(connections.close_all)()
+    session = {"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+    response = await asgi_client.get("/whoami", headers=session)
+    assert response.json() == {"auser": admin_user.username, "user": admin_user.username}
+    assert (await asgi_client.get("/whoami")).json() == {"auser": "", "user": ""}
+
+
+def test_a_lazy_user_read_after_its_request_is_gone_says_so(rf):
+    """The lazy attributes hold the request weakly (no reference cycle per request): read after the
+    request is freed, they raise a ReferenceError that says so, where Django's would still work."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from backend.async_middleware import AuthenticationMiddleware
+
+    request = rf.get("/")
+    request.session = SessionStore()
+    AuthenticationMiddleware(lambda request: None).process_request(request)
+    user = request.user
+    del request
+    gc.collect()
+    with pytest.raises(ReferenceError, match="read after its request was freed"):
+        _ = user.is_authenticated
 
 
 async def test_an_async_request_finished_receiver_runs_without_breaking_the_request(asgi_client, hops):

@@ -109,3 +109,43 @@ def test_successful_responses_are_untouched(client):
     response = post_json(client, "/api/items", {"name": "x", "quantity": 2})
     assert response.status_code == HTTPStatus.OK
     assert json.loads(response.content) == {"name": "x", "quantity": 2}
+
+
+FRONTEND = "http://localhost:3000"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("POST", "/api/items?dry_run=maybe", '{"name": "x", "quantity": "many"}', 422, "validation-error"),
+        ("GET", "/api/http-error", None, 409, "conflict"),
+        ("GET", "/api/missing-object", None, 404, "not-found"),
+        ("DELETE", "/api/http-error", None, 405, "method-not-allowed"),
+        ("GET", "/api/denied", None, 403, "forbidden"),
+        ("POST", "/api/staff-only", None, 401, "unauthenticated"),
+        ("POST", "/api/items", "{not json", 400, "malformed-body"),
+        ("POST", "/api/items", '{"name": "' + "x" * 2000 + '", "quantity": 1}', 413, "payload-too-large"),
+        ("GET", "/api/database-down", None, 503, "database-unavailable"),
+        ("GET", "/api/crash", None, 500, "internal-error"),
+    ],
+)
+async def test_every_kind_of_problem_through_the_asgi_handler_keeps_its_headers(asgi_client, settings, case):
+    """The project's own ASGI handler (what gunicorn serves), not Django's test client: each kind
+    of problem with the headers the stack sets, so a browser frontend on another origin reads it."""
+    method, path, body, status, kind = case
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    headers = {"X-Request-ID": REQUEST_ID, "Origin": FRONTEND, "Content-Type": "application/json"}
+    response = await asgi_client.request(method, path, content=body, headers=headers)
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == f"/problems/{kind}"
+    assert problem["status"] == status
+    assert problem["instance"] == path.partition("?")[0]
+    assert problem["request_id"] == response.headers["X-Request-ID"] == REQUEST_ID
+    assert response.headers["Access-Control-Allow-Origin"] == FRONTEND
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    if status == HTTPStatus.METHOD_NOT_ALLOWED:
+        assert "GET" in response.headers["Allow"]

@@ -89,10 +89,11 @@ def assert_problem(response, status: HTTPStatus, kind: str):
 
 
 @pytest.fixture
-def staff_cookies(django_user_model, client) -> dict:
-    """The session cookie of a logged-in staff user (committed: these tests run in transactions)."""
+def staff_session(django_user_model, client) -> dict:
+    """Headers with the session of a logged-in staff user (committed: these tests run in transactions)."""
     client.force_login(django_user_model.objects.create_user("health-staff", is_staff=True))
-    return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+    name = settings.SESSION_COOKIE_NAME
+    return {"Cookie": f"{name}={client.cookies[name].value}"}
 
 
 async def test_database_check_tells_anyone_only_that_it_answers(asgi_client, use_probe, db_params):
@@ -108,10 +109,10 @@ async def test_database_check_tells_anyone_only_that_it_answers(asgi_client, use
 
 
 async def test_database_check_reports_the_server_to_staff(
-    asgi_client, use_probe, db_params, server_major, staff_cookies
+    asgi_client, use_probe, db_params, server_major, staff_session
 ):
     use_probe(db_params)
-    response = await asgi_client.get("/api/health/db", cookies=staff_cookies)
+    response = await asgi_client.get("/api/health/db", headers=staff_session)
     assert response.status_code == HTTPStatus.OK
     database = response.json()["database"]
     assert database["server_version"].split(".")[0] == server_major
@@ -275,14 +276,14 @@ async def test_ready_when_database_answers_and_migrations_are_applied(asgi_clien
 
 
 async def test_not_ready_names_an_unapplied_migration_to_staff_only(
-    asgi_client, use_probe, db_params, settings, staff_cookies
+    asgi_client, use_probe, db_params, settings, staff_session
 ):
     use_probe(db_params)
     settings.MIGRATION_MODULES = {"health": "tests.health.pending_migrations"}
     services.migrations_on_disk.cache_clear()
     try:
         anonymous = await asgi_client.get("/api/health/ready")
-        staff = await asgi_client.get("/api/health/ready", cookies=staff_cookies)
+        staff = await asgi_client.get("/api/health/ready", headers=staff_session)
     finally:
         services.migrations_on_disk.cache_clear()
     body = assert_problem(anonymous, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
@@ -294,12 +295,12 @@ async def test_not_ready_names_an_unapplied_migration_to_staff_only(
     assert "health.0001_pending" in body["detail"]
 
 
-async def test_not_ready_when_the_database_is_down(asgi_client, use_probe, staff_cookies):
+async def test_not_ready_when_the_database_is_down(asgi_client, use_probe, staff_session):
     use_probe({"host": "127.0.0.1", "port": free_port(), "dbname": "app", "user": "postgres"})
     response = await asgi_client.get("/api/health/ready")
     body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
     assert body["checks"] == {"database": "failing", "migrations": "failing"}
-    response = await asgi_client.get("/api/health/ready", cookies=staff_cookies)
+    response = await asgi_client.get("/api/health/ready", headers=staff_session)
     body = assert_problem(response, HTTPStatus.SERVICE_UNAVAILABLE, "not-ready")
     assert body["checks"]["database"] == "the database refused the connection"
 
