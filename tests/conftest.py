@@ -201,6 +201,15 @@ class LiveSession:
 STAFF_PASSWORD = "staff-pass-1234!"  # test-only
 
 
+def admin_login(client: httpx.Client, username: str, password: str) -> None:
+    """Log in through the admin's login form, as a browser does; the client keeps the session."""
+    page = client.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    login = {"csrfmiddlewaretoken": token, "username": username, "password": password}
+    assert client.post("/admin/login/?next=/admin/", data=login).status_code == HTTPStatus.FOUND
+    assert "sessionid" in client.cookies
+
+
 @pytest.fixture
 def live_staff(live_server_url, django_db_blocker):
     """A staff user in the test database (committed, so the server subprocess sees it), logged in
@@ -211,11 +220,7 @@ def live_staff(live_server_url, django_db_blocker):
         user = get_user_model().objects.create_user("live-staff", password=STAFF_PASSWORD, is_staff=True)
     client = httpx.Client(base_url=live_server_url, headers={"Referer": f"{live_server_url}/"}, timeout=30)
     try:
-        page = client.get("/admin/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-        login = {"csrfmiddlewaretoken": token, "username": user.username, "password": STAFF_PASSWORD}
-        assert client.post("/admin/login/?next=/admin/", data=login).status_code == HTTPStatus.FOUND
-        assert "sessionid" in client.cookies
+        admin_login(client, user.username, STAFF_PASSWORD)
         yield LiveSession(client, client.cookies["csrftoken"])
     finally:
         client.close()
