@@ -34,16 +34,29 @@ TARGETS = [
 FLOOR_OF = {label: floor for _, _, endpoints in TARGETS for label, _, floor in endpoints if floor}
 
 
-def run_round(database: EmbeddedPostgres, seconds: int, warmup: int, results: dict, servers: dict) -> None:
-    for name, app, endpoints in TARGETS:
-        env = production_env(database, free_port())
-        server = serve(app, env, endpoints[0][1], RESULTS_DIR / "servers.log")
+def run_round(
+    database: EmbeddedPostgres,
+    seconds: int,
+    warmup: int,
+    results: dict,
+    servers: dict,
+    *,
+    targets: list = TARGETS,
+    **env: str,
+) -> None:
+    """Each target served in turn, each of its endpoints loaded at each number of connections.
+    An endpoint is (label, path, floor label) or (label, path, floor label, wrk options)."""
+    for name, app, endpoints in targets:
+        server = serve(app, production_env(database, free_port(), **env), endpoints[0][1], RESULTS_DIR / "servers.log")
         servers.setdefault(name, {"cold_start_s": [], "rss_mib": []})["cold_start_s"].append(server.cold_start_s)
         try:
-            for label, path, _ in endpoints:
+            for label, path, _, *options in endpoints:
+                load = {**(options[0] if options else {})}
                 for connections in CONNECTIONS:
-                    wrk(server.url + path, connections, warmup)
-                    results.setdefault((label, connections), []).append(wrk(server.url + path, connections, seconds))
+                    wrk(server.url + path, connections, warmup, **load)
+                    results.setdefault((label, connections), []).append(
+                        wrk(server.url + path, connections, seconds, **load)
+                    )
             servers[name]["rss_mib"].append(server.worker_rss_mib())
         finally:
             server.stop()
@@ -59,6 +72,10 @@ def p50_growth(results: dict, label: str) -> float:
 
 
 def report(results: dict, servers: dict, rounds: int, seconds: int) -> tuple[str, list[str]]:
+    return table(results, servers, rounds, seconds, FLOOR_OF), verdicts(results, servers)
+
+
+def table(results: dict, servers: dict, rounds: int, seconds: int, floor_of: dict[str, str]) -> str:
     lines = [
         f"Benchmark of {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.machine()}, {len(os.sched_getaffinity(0))} cores): one worker, "
@@ -68,7 +85,7 @@ def report(results: dict, servers: dict, rounds: int, seconds: int) -> tuple[str
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for (label, connections), loads in results.items():
-        floor_loads = results.get((FLOOR_OF.get(label), connections))
+        floor_loads = results.get((floor_of.get(label), connections))
         cells = [label, connections, f"{median(loads, 'requests_per_s'):,.0f}"]
         cells += [f"{median(loads, 'p50_ms'):.1f}", f"{median(loads, 'p99_ms'):.1f}"]
         if floor_loads:
@@ -80,7 +97,7 @@ def report(results: dict, servers: dict, rounds: int, seconds: int) -> tuple[str
     lines += ["", "| server | cold start s (median) | RSS per worker after load MiB (max) |", "| --- | ---: | ---: |"]
     for name, figures in servers.items():
         lines.append(f"| {name} | {statistics.median(figures['cold_start_s']):.2f} | {max(figures['rss_mib']):.0f} |")
-    return "\n".join(lines), verdicts(results, servers)
+    return "\n".join(lines)
 
 
 def verdicts(results: dict, servers: dict) -> list[str]:
@@ -111,23 +128,31 @@ def verdicts(results: dict, servers: dict) -> list[str]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def arguments(description: str | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def publish(name: str, text: str) -> None:
+    """Print the report and keep it in .bench/ (name-<time>.md and name-latest.md)."""
+    print(text)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS_DIR / f"{name}-{stamp}.md").write_text(text)
+    (RESULTS_DIR / f"{name}-latest.md").write_text(text)
+
+
+def main() -> None:
+    args = arguments(__doc__)
     results: dict = {}
     servers: dict = {}
     with bench_database() as database:
         for _ in range(args.rounds):
             run_round(database, args.seconds, args.warmup, results, servers)
-    table, checks = report(results, servers, args.rounds, args.seconds)
-    text = table + "\n\nTargets (Speed section of DESIGN.md):\n" + "\n".join(checks) + "\n"
-    print(text)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS_DIR / f"bench-{stamp}.md").write_text(text)
-    (RESULTS_DIR / "bench-latest.md").write_text(text)
+    text, checks = report(results, servers, args.rounds, args.seconds)
+    publish("bench", text + "\n\nTargets (Speed section of DESIGN.md):\n" + "\n".join(checks) + "\n")
 
 
 if __name__ == "__main__":

@@ -160,9 +160,13 @@ def _ms(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
-def wrk(url: str, connections: int, seconds: int, threads: int = 2) -> Load:
+def wrk(
+    url: str, connections: int, seconds: int, *, threads: int = 2, headers: tuple[str, ...] = (), script: str = ""
+) -> Load:
+    """wrk's figures for one load; headers as "Name: value", script a wrk Lua file (a POST, say)."""
+    options = [item for header in headers for item in ("-H", header)] + (["-s", script] if script else [])
     out = subprocess.run(
-        [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        [require_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *options, url],
         capture_output=True,
         text=True,
         check=True,
