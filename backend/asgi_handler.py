@@ -4,9 +4,10 @@ Django sends ``request_started`` and closes the response (which sends ``request_
 through ``sync_to_async``: hops to a thread created for each request, for receivers that act on
 database connections the request opened (``close_old_connections``, ``reset_queries``) or reset
 per-request state (``reset_urlconf``, ``close_caches``: a socket close at most). Connections can
-only be opened by sync code, which runs in the request's thread-sensitive executor; so when the
-request never needed that executor, and no other sync receiver or resource closer is involved, the
-same calls run inline on the event loop. Otherwise Django's path is taken as it is. The rest is
+only be opened by sync code, which runs in the request's thread (backend/request_threads.py, which
+also gives a connection back after each sync call unless a transaction holds it); so when that
+thread holds no connection, and no other sync receiver or resource closer is involved, the same
+calls run inline on the event loop. Otherwise Django's path is taken as it is. The rest is
 Django's ``handle`` (6.1), with its TaskGroup replaced (``respond_unless_disconnected`` says why)
 and the body read only up to REQUEST_BODY_MAX_BYTES (``read_body_within_limit``).
 Tests: tests/backend/test_asgi_handler.py.
@@ -18,7 +19,7 @@ from contextlib import closing
 from typing import IO, Any
 
 import django
-from asgiref.sync import SyncToAsync, sync_to_async
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.cache import close_caches
@@ -29,6 +30,8 @@ from django.db import close_old_connections, reset_queries
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import set_script_prefix
+
+from backend.request_threads import RequestThread
 
 # Set in the scope when the body is over the limit; RequestBodyMiddleware answers 413 for it.
 BODY_TOO_LARGE = "backend.body_too_large"
@@ -43,16 +46,19 @@ type Receivers = tuple[list[Callable[..., Any]], list[Callable[..., Any]]]
 INLINE_RECEIVERS = frozenset({close_old_connections, reset_queries, reset_urlconf, close_caches})
 
 
-def request_used_a_thread() -> bool:
-    """Whether sync code of this request ran in its thread (asgiref creates that executor lazily)."""
+def thread_holds_connections() -> bool:
+    """Whether sync code of this request left a connection open in its thread. Connections no
+    transaction holds go back to the pool after each sync call (backend/request_threads.py), so
+    usually none is left, and the request signals need not go to the thread to close it."""
     context = SyncToAsync.thread_sensitive_context.get(None)
-    return context is not None and context in SyncToAsync.context_to_thread_executor
+    executor = SyncToAsync.context_to_thread_executor.get(context) if context is not None else None
+    return executor.holds_connections if isinstance(executor, RequestThread) else executor is not None
 
 
 def inline_receivers(signal: Signal, sender: object) -> Receivers | None:
     """The signal's receivers when they may run on the event loop, else None."""
     sync_receivers, async_receivers = signal._live_receivers(sender)  # private: pinned Django 6.1
-    if set(sync_receivers) <= INLINE_RECEIVERS and not request_used_a_thread():
+    if set(sync_receivers) <= INLINE_RECEIVERS and not thread_holds_connections():
         return sync_receivers, async_receivers
     return None
 
@@ -95,6 +101,17 @@ def skip_body(receive: Receive) -> Receive:
 
 
 class Handler(ASGIHandler):
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        # Django's, with the request's thread reused (backend/request_threads.py) instead of made.
+        thread = RequestThread()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            thread.release()
+
     async def handle(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         try:
             body_file = await self.read_body_within_limit(scope, receive)

@@ -13,9 +13,11 @@ from django.utils import timezone
 from ninja import NinjaAPI, Schema
 
 from apps.accounts.models import LoginFailures, User
+from backend import problems
 from config.urls import urlpatterns as project_urls
 
 api = NinjaAPI(urls_namespace="bench-orm", docs_url=None, openapi_url=None)
+problems.install(api)
 
 
 class UserOut(Schema):
