@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit hooks migrate db-status db-stop openapi types bench bench-orm bench-faults bench-pools clean
+.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit django-tests hooks migrate db-status db-stop openapi types bench bench-orm bench-faults bench-pools clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -71,6 +71,9 @@ audit: install ## Known vulnerabilities in the locked dependencies (pip-audit ag
 	@mkdir -p .audit
 	$(UV) export --frozen --all-groups --no-emit-project --format requirements-txt --quiet -o .audit/requirements.txt
 	$(PY) -m tools.audit --osv-url "$(AUDIT_OSV_URL)" --unreachable "$(AUDIT_UNREACHABLE)" .audit/requirements.txt
+
+django-tests: install ## Django's own tests (asgi, handlers, middleware, csrf, sessions, auth...) with the project's classes in place
+	$(PY) -m tools.django_tests $(ARGS)
 
 hooks: install ## Run ruff, ruff format and mypy before every commit (pre-commit, local hooks)
 	$(VENV)/bin/pre-commit install

@@ -46,19 +46,21 @@ type Receivers = tuple[list[Callable[..., Any]], list[Callable[..., Any]]]
 INLINE_RECEIVERS = frozenset({close_old_connections, reset_queries, reset_urlconf, close_caches})
 
 
-def thread_holds_connections() -> bool:
-    """Whether sync code of this request left a connection open in its thread. Connections no
-    transaction holds go back to the pool after each sync call (backend/request_threads.py), so
-    usually none is left, and the request signals need not go to the thread to close it."""
+def request_thread_busy() -> bool:
+    """Whether sync code of this request still runs in its thread or left a connection open there.
+    Connections no transaction holds go back to the pool after each sync call
+    (backend/request_threads.py), so usually neither, and the request signals need not go to the
+    thread; when either, they go there and run after it, as in Django (the request's body, say,
+    stays open for a sync view that outlives a disconnect)."""
     context = SyncToAsync.thread_sensitive_context.get(None)
     executor = SyncToAsync.context_to_thread_executor.get(context) if context is not None else None
-    return executor.holds_connections if isinstance(executor, RequestThread) else executor is not None
+    return executor.busy if isinstance(executor, RequestThread) else executor is not None
 
 
 def inline_receivers(signal: Signal, sender: object) -> Receivers | None:
     """The signal's receivers when they may run on the event loop, else None."""
     sync_receivers, async_receivers = signal._live_receivers(sender)  # private: pinned Django 6.1
-    if set(sync_receivers) <= INLINE_RECEIVERS and not thread_holds_connections():
+    if set(sync_receivers) <= INLINE_RECEIVERS and not request_thread_busy():
         return sync_receivers, async_receivers
     return None
 

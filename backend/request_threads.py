@@ -74,6 +74,7 @@ class RequestThread(Executor):
     def __init__(self, idle: IdleThreads = IDLE_THREADS) -> None:
         self._idle = idle
         self._thread: ThreadPoolExecutor | None = None
+        self._last: Future[Any] | None = None
         # Whether the thread still held a connection after the request's last sync call (set there).
         self.holds_connections = False
 
@@ -81,10 +82,18 @@ class RequestThread(Executor):
     def used(self) -> bool:
         return self._thread is not None
 
+    @property
+    def busy(self) -> bool:
+        """Whether sync code of the request still runs (a view whose request was cancelled by a
+        disconnect runs to its end) or left a connection open: then the request's cleanup must
+        run in the thread, after it."""
+        return self.holds_connections or (self._last is not None and not self._last.done())
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         if self._thread is None:
             self._thread = self._idle.take()
-        return self._thread.submit(_releasing_connections, self, fn, *args, **kwargs)
+        self._last = self._thread.submit(_releasing_connections, self, fn, *args, **kwargs)
+        return self._last
 
     def release(self) -> None:
         """Give the thread back. Work still queued on it (a sync call whose request was cancelled)

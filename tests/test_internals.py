@@ -10,25 +10,25 @@ from django.core.signals import request_finished
 from django.db import connection
 from django.http import HttpResponse
 
-from backend.asgi_handler import thread_holds_connections
+from backend.asgi_handler import request_thread_busy
 from backend.request_threads import RequestThread
 
 
 async def test_asgiref_records_the_requests_thread_per_context():
-    # backend.asgi_handler.thread_holds_connections reads SyncToAsync.thread_sensitive_context and
+    # backend.asgi_handler.request_thread_busy reads SyncToAsync.thread_sensitive_context and
     # SyncToAsync.context_to_thread_executor; the handler gives ThreadSensitiveContext its executor.
     assert isinstance(SyncToAsync.context_to_thread_executor, weakref.WeakKeyDictionary)
     async with ThreadSensitiveContext():
         assert SyncToAsync.thread_sensitive_context.get(None) is not None
-        assert not thread_holds_connections()
+        assert not request_thread_busy()
         await sync_to_async(lambda: None)()
-        assert thread_holds_connections()  # asgiref's own executor: anything may be open in it
+        assert request_thread_busy()  # asgiref's own executor: anything may be open in it
     thread = RequestThread()
     async with ThreadSensitiveContext(executor=thread):
         assert SyncToAsync.context_to_thread_executor[SyncToAsync.thread_sensitive_context.get()] is thread
         await sync_to_async(lambda: None)()
         assert thread.used
-        assert not thread_holds_connections()
+        assert not request_thread_busy()
     thread.release()
 
 

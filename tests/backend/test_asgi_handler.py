@@ -4,6 +4,7 @@ kept wherever sync code runs (connections back to the pool, one thread per reque
 import asyncio
 import gc
 import threading
+import time
 from http import HTTPStatus
 
 import pytest
@@ -13,6 +14,7 @@ from django.db import connections
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
 
 from backend.db.pools import pool_stats
 from config.urls import urlpatterns as project_urls
@@ -58,19 +60,36 @@ async def stream(request):
     return RecordedStream(chunks())
 
 
-urlpatterns = [path("nap", nap), path("whoami", whoami), path("stream", stream), *project_urls]
+@csrf_exempt
+def slow_reader(request):
+    """A sync view that reads the body after a pause: a disconnect meanwhile does not stop it."""
+    time.sleep(0.2)
+    try:
+        NAPS.append(request.body)
+    except ValueError as error:  # the body was closed under it
+        NAPS.append(error)
+    return JsonResponse({"read": True})
+
+
+urlpatterns = [
+    path("nap", nap),
+    path("whoami", whoami),
+    path("stream", stream),
+    path("slow-reader", slow_reader),
+    *project_urls,
+]
 
 
 class RawRequest:
     """One GET through the ASGI application, the client's side (disconnecting) under the test's control."""
 
-    def __init__(self, target: str, headers: tuple = ()) -> None:
+    def __init__(self, target: str, headers: tuple = (), method: str = "GET", body: bytes = b"") -> None:
         url_path, _, query = target.partition("?")
         self.scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "GET",
+            "method": method,
             "scheme": "http",
             "path": url_path,
             "raw_path": url_path.encode(),
@@ -81,7 +100,7 @@ class RawRequest:
             "server": ("testserver", 80),
         }
         self.incoming = asyncio.Queue()
-        self.incoming.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+        self.incoming.put_nowait({"type": "http.request", "body": body, "more_body": False})
         self.sent = []
 
     def start(self) -> asyncio.Task:
@@ -232,6 +251,18 @@ async def test_a_client_disconnect_cancels_the_view_and_finishes_the_request(nap
     assert request.sent == []  # nothing is sent to a client that left
     assert finished_requests  # request_finished still ran: connections are cleaned up
     assert hops == []  # on the event loop: the inline path, not Django's
+
+
+@pytest.mark.urls(__name__)
+async def test_a_sync_view_that_outlives_a_disconnect_can_still_read_the_body(naps):
+    """Found by Django's own tests (make django-tests): the request's cleanup, which closes the
+    body, waits for its thread, where the view still runs."""
+    request = RawRequest("/slow-reader", method="POST", body=b"the body")
+    handling = request.start()
+    await asyncio.sleep(0.05)  # the view is in its pause
+    request.disconnect()
+    await asyncio.wait_for(handling, timeout=2)
+    assert naps == [b"the body"]
 
 
 @pytest.mark.urls(__name__)
