@@ -3,10 +3,10 @@
 Django serves each ASGI request in a ``ThreadSensitiveContext``: its sync code (the ORM's
 a-methods, sync views, middleware hooks that do I/O) runs in one thread started for that request
 and joined after it. Here the request takes that one thread from a set of idle ones on its first
-sync call and gives it back when it ends: the same guarantees (one thread per request, in order, so
-its transaction and its connection stay in that thread; the connection goes back to the pool at
-``request_finished`` in that thread, as before), without a thread started and joined per request.
-asgiref's public ``ThreadSensitiveContext(executor=...)`` (3.13) takes the executor.
+sync call and gives it back when it ends: the same guarantees (one thread per request, its calls in
+order, so a transaction stays in that thread), without a thread started and joined per request.
+After each call, the connections no transaction holds go back to the pool (``_releasing_connections``
+says why). asgiref's public ``ThreadSensitiveContext(executor=...)`` (3.13) takes the executor.
 """
 
 from __future__ import annotations

@@ -329,7 +329,8 @@ class EmbeddedPostgres:
         password = self.password_file.read_text().strip() if self.password_file.is_file() else self._new_password()
         # Still trust: connect without a password, once, to set it.
         with psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname="postgres") as connection:
-            connection.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER), password))
+            statement = sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(SUPERUSER), sql.Literal(password))
+            connection.execute(statement)
         hba.write_text(
             "# embedded development server (backend/db/embedded.py): a password for every connection\n"
             "host all all 127.0.0.1/32 scram-sha-256\n"
