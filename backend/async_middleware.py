@@ -107,14 +107,15 @@ def _alive(request_ref: weakref.ref[HttpRequest]) -> HttpRequest:
 
 
 class SessionMiddleware(OnTheLoop, sessions.SessionMiddleware):
-    """The session is loaded lazily; only a session that was used may need saving (a query), or
-    any session under SESSION_SAVE_EVERY_REQUEST."""
+    """The session is loaded lazily; only a modified session needs saving (a query), or any
+    session under SESSION_SAVE_EVERY_REQUEST. One that was only read (every request of a logged-in
+    user) needs a Vary header, or its cookie deleted: no I/O, so on the event loop."""
 
     def response_needs_thread(self, request: HttpRequest, response: HttpResponseBase) -> bool:
         session = getattr(request, "session", None)
         if session is None:
             return False
-        return session.accessed or session.modified or bool(settings.SESSION_SAVE_EVERY_REQUEST)
+        return session.modified or bool(settings.SESSION_SAVE_EVERY_REQUEST)
 
 
 class MessageMiddleware(OnTheLoop, messages.MessageMiddleware):

@@ -349,6 +349,26 @@ async def test_lazy_user_attributes_still_find_the_session_user(asgi_client, adm
     assert (await asgi_client.get("/whoami")).json() == {"auser": "", "user": ""}
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_only_read_is_finished_on_the_event_loop(asgi_client, admin_user, client, hops):
+    """A logged-in request that does not change its session (most of them) needs no thread for the
+    session middleware's response step: only a Vary header. A login (a change) still saves in the
+    thread: test_sync_steps_of_one_request_share_one_thread."""
+    try:
+        await sync.sync_to_async(client.force_login)(admin_user)
+    finally:
+        await sync.sync_to_async(connections.close_all)()
+    hops.clear()
+    response = await asgi_client.get(
+        "/api/auth/me", headers={"Cookie": f"sessionid={client.cookies['sessionid'].value}"}
+    )
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["username"] == admin_user.username
+    assert "Cookie" in response.headers["Vary"]
+    assert not [hop for hop in hops if "process_response" in hop]
+    assert hops  # the session and the user were read, in the request's thread
+
+
 def test_a_lazy_user_read_after_its_request_is_gone_says_so(rf):
     """The lazy attributes hold the request weakly (no reference cycle per request): read after the
     request is freed, they raise a ReferenceError that says so, where Django's would still work."""
