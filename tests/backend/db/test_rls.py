@@ -1,9 +1,10 @@
 """Row-level security under a role that neither is a superuser nor owns the table."""
 
 import pytest
-from django.db import DatabaseError, connection, models
+from django.db import DatabaseError, connection, connections, models
 from django.db.migrations.state import ModelState, ProjectState
 from django.test.utils import isolate_apps
+from django.urls import path
 
 from backend.db.models import UUIDModel
 from backend.db.operations import CreatePolicy, DropPolicy, EnableRowLevelSecurity
@@ -186,3 +187,59 @@ def test_a_role_that_bypasses_rls_is_reported(note_model, settings):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL ROLE {ROLE}")  # neither superuser nor BYPASSRLS
         assert database_role_issues() == []
+
+
+NOTE_MODEL = []  # the isolated model, for the views below (set by the test using them)
+
+
+def notes_of(user_id: object) -> list[str]:
+    """The service an async endpoint calls: one sync function, its ids and role in its transaction."""
+    with acting_as(user_id):
+        as_role()
+        return list(NOTE_MODEL[0].objects.order_by("body").values_list("body", flat=True))
+
+
+def identity_outside_any_transaction() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('app.user_id', true), current_user")
+        return list(cursor.fetchone())
+
+
+async def notes_view(request):
+    from asgiref.sync import sync_to_async
+    from django.http import JsonResponse
+
+    return JsonResponse({"notes": await sync_to_async(notes_of)(request.GET["user"])})
+
+
+async def identity_view(request):
+    from asgiref.sync import sync_to_async
+    from django.http import JsonResponse
+
+    return JsonResponse({"identity": await sync_to_async(identity_outside_any_transaction)()})
+
+
+urlpatterns = [path("notes", notes_view), path("identity", identity_view)]
+
+
+@pytest.mark.urls(__name__)
+async def test_async_endpoints_see_only_their_users_rows_and_leave_no_identity_on_pooled_connections(
+    note_model, asgi_client
+):
+    """Through the project's handler: each request's service runs in its thread, in its transaction;
+    its connection goes back to the pool right after, and the next requests on that pool find
+    neither the user id nor the role that the transaction set."""
+    from asgiref.sync import sync_to_async
+
+    note, _, _ = note_model
+    NOTE_MODEL[:] = [note]
+    alice, bob = uuid7(), uuid7()
+    await note.objects.acreate(owner_id=alice, body="alice's")
+    await note.objects.acreate(owner_id=bob, body="bob's")
+    await sync_to_async(connections.close_all)()  # the test's own, in asgiref's shared thread
+    for user, body in [(alice, "alice's"), (bob, "bob's")] * 3:
+        response = await asgi_client.get(f"/notes?user={user}")
+        assert response.json() == {"notes": [body]}
+    identities = [(await asgi_client.get("/identity")).json()["identity"] for _ in range(12)]
+    assert {identity[0] for identity in identities} == {""}
+    assert ROLE not in {identity[1] for identity in identities}
