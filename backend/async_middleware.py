@@ -96,7 +96,7 @@ async def _auser(request_ref: weakref.ref[HttpRequest]) -> User:
 
 def _alive(request_ref: weakref.ref[HttpRequest]) -> HttpRequest:
     # Only the request's own attributes hold these, so the request is alive when they are called,
-    # unless someone kept request.user and read it later (README, "Request handling").
+    # unless someone kept request.user and read it later (README, "Serving and speed").
     request = request_ref()
     if request is None:
         raise ReferenceError(

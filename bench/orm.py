@@ -47,7 +47,8 @@ def prepare(database: EmbeddedPostgres) -> dict[str, str]:
 
 def log_in(database: EmbeddedPostgres, env: dict[str, str]) -> tuple[str, str]:
     """A session of the benchmark's user, through /api/auth/login: its key and the user's id."""
-    server = serve("config.asgi:application", production_env(database, free_port(), **env), "/api/health", log())
+    env = production_env(database, free_port(), **env)
+    server = serve("config.asgi:application", env, "/api/health", RESULTS_DIR / "servers.log")
     try:
         headers = {"X-Forwarded-Proto": "https", "Origin": FRONTEND}
         with httpx.Client(base_url=server.url, headers=headers) as client:
@@ -61,10 +62,6 @@ def log_in(database: EmbeddedPostgres, env: dict[str, str]) -> tuple[str, str]:
             return login.cookies["sessionid"], login.json()["user"]["id"]
     finally:
         server.stop()
-
-
-def log():
-    return RESULTS_DIR / "servers.log"
 
 
 def targets(session: str, user_id: str) -> tuple[list, dict[str, str]]:

@@ -275,10 +275,7 @@ class EmbeddedPostgres:
         # initdb reads the password from a file the server user can read, deleted right after.
         password = self._new_password()
         initdb_password = self.root / "initdb-password"
-        initdb_password.unlink(missing_ok=True)
-        descriptor = os.open(initdb_password, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(password + "\n")
+        _write_private(initdb_password, password)
         if self.server_user:
             for path in (self.data_dir, initdb_password):
                 os.chown(path, self.server_user.pw_uid, self.server_user.pw_gid)
@@ -313,10 +310,7 @@ class EmbeddedPostgres:
         """A new password, written to the password file (mode 0600) before anything uses it."""
         password = secrets.token_urlsafe(32)
         staged = self.root / "password.new"
-        staged.unlink(missing_ok=True)
-        descriptor = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(password + "\n")
+        _write_private(staged, password)
         staged.replace(self.password_file)
         return password
 
@@ -373,6 +367,14 @@ class EmbeddedPostgres:
             exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
             if not exists:
                 connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+
+
+def _write_private(path: Path, secret: str) -> None:
+    """A new file readable by its owner only (0600 from its creation, never wider)."""
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret + "\n")
 
 
 def _port_is_free(port: int) -> bool:
