@@ -74,6 +74,12 @@ def configuration_issues(conf: Conf = settings) -> list[checks.CheckMessage]:  #
         )
     if not conf.SECURE_PROXY_SSL_HEADER:
         warning("W004", "SECURE_PROXY_SSL_HEADER is unset.", "Behind a TLS proxy, trust its X-Forwarded-Proto.")
+    if conf.METRICS_ENABLED and not conf.METRICS_TOKEN:
+        warning(
+            "W006",
+            "METRICS_TOKEN is not set: only staff sessions can read /metrics, Prometheus cannot.",
+            "Set METRICS_TOKEN (or METRICS_TOKEN_FILE) and scrape with Authorization: Bearer <token>.",
+        )
     issues += frontend_session_issues(conf)
     return issues
 

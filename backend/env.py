@@ -82,6 +82,19 @@ class Env:
             raise EnvError(f"{name}={number} is out of range: expected more than 0 and at most 3600 seconds")
         return number
 
+    def fraction(self, name: str, default: float) -> float:
+        """A number from 0 to 1 (a sample rate)."""
+        if not self.is_set(name):
+            return default
+        value = self.text(name)
+        try:
+            number = float(value)
+        except ValueError:
+            raise EnvError(f"{name}={value!r} is not valid: expected a number from 0 to 1") from None
+        if not 0 <= number <= 1:
+            raise EnvError(f"{name}={number} is out of range: expected a number from 0 to 1")
+        return number
+
     def secret(self, name: str, default: str = "") -> str:
         """A secret from NAME, or from the file that NAME_FILE points to (Docker/Kubernetes)."""
         file_name = f"{name}_FILE"

@@ -131,7 +131,9 @@ def problem_response(
     **extra: object,
 ) -> HttpResponse:
     body = problem_body(request, status, kind, detail, **extra)
-    return HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE, headers=headers)
+    response = HttpResponse(json.dumps(body), status=status, content_type=CONTENT_TYPE, headers=headers)
+    response.problem_type = body["type"]  # type: ignore[attr-defined]  # counted by backend.metrics
+    return response
 
 
 def is_problem(response: HttpResponseBase) -> bool:

@@ -1,5 +1,10 @@
 """gunicorn settings for `make serve`: uvicorn workers, graceful shutdown, pools closed on exit."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 from backend.env import Env
 
 env = Env()
@@ -20,17 +25,49 @@ forwarded_allow_ips = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
 def on_starting(server: object) -> None:
     # Check production settings in the master, before any worker: a refused start exits at once
     # (a worker that exits is restarted by gunicorn, forever).
-    import os  # noqa: PLC0415
-
     import django  # noqa: PLC0415
 
     from backend.checks import guard_production  # noqa: PLC0415
     from backend.errors import exit_on_startup_error  # noqa: PLC0415
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    prepare_metrics_dir()
     with exit_on_startup_error():
         django.setup()
         guard_production()
+
+
+def prepare_metrics_dir() -> None:
+    """Prometheus multiprocess mode (backend/metrics.py): each worker writes its values to files in
+    PROMETHEUS_MULTIPROC_DIR, a scrape of any worker reads them all. Set before any worker starts
+    (prometheus_client reads it at import); a folder of this server's own unless set, and emptied
+    either way: values left by an earlier server would be counted again."""
+    if not env.boolean("METRICS_ENABLED", True):
+        return
+    given = env.text("PROMETHEUS_MULTIPROC_DIR")
+    folder = Path(given or tempfile.mkdtemp(prefix="backend-metrics-"))
+    if given:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    else:
+        _made_metrics_dir.append(folder)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
+_made_metrics_dir: list[Path] = []
+
+
+def child_exit(server: object, worker: object) -> None:
+    # A dead worker's in-flight and pool gauges leave the sums; its counters stay (they were served).
+    if env.boolean("METRICS_ENABLED", True):
+        from prometheus_client import multiprocess  # noqa: PLC0415
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]
+
+
+def on_exit(server: object) -> None:
+    for folder in _made_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def worker_exit(server: object, worker: object) -> None:

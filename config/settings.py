@@ -65,6 +65,13 @@ MIDDLEWARE = [
     "backend.async_middleware.MessageMiddleware",
 ]
 
+# Prometheus metrics at /metrics (backend/metrics.py); in production only for staff and this token.
+METRICS_ENABLED = env.boolean("METRICS_ENABLED", True)
+METRICS_TOKEN = env.secret("METRICS_TOKEN")
+METRICS_PROTECTED = PRODUCTION
+if METRICS_ENABLED:
+    MIDDLEWARE.insert(1, "backend.metrics.MetricsMiddleware")  # after the request id, before all else
+
 # Django's deploy checks W001-W003 want its own classes by name; backend.E011-E013 check for
 # the async-native subclasses in backend/async_middleware.py instead.
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
@@ -144,7 +151,7 @@ DB_CONNECT_TIMEOUT = DATABASES["default"]["OPTIONS"]["connect_timeout"]
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (see README, "Behind a proxy").
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if PRODUCTION else None
 SECURE_SSL_REDIRECT = PRODUCTION
-SECURE_REDIRECT_EXEMPT = [r"^api/health"]  # load balancers probe over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^api/health", r"^metrics$"]  # load balancers and Prometheus come over plain HTTP
 SECURE_HSTS_SECONDS = 31_536_000 if PRODUCTION else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
@@ -161,3 +168,15 @@ SESSION_COOKIE_HTTPONLY = True  # the frontend never reads it; the CSRF token co
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Error tracking, opt-in (backend/error_tracking.py): without SENTRY_DSN, Sentry is never loaded.
+SENTRY_DSN = env.secret("SENTRY_DSN")
+if SENTRY_DSN:
+    from backend import error_tracking
+
+    error_tracking.start(
+        SENTRY_DSN,
+        environment=env.text("SENTRY_ENVIRONMENT", APP_ENV),
+        traces_sample_rate=env.fraction("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+        secrets=[SECRET_KEY, DATABASES["default"].get("PASSWORD", ""), METRICS_TOKEN, SENTRY_DSN],
+    )

@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db.migrations.loader import MigrationLoader
 
+from backend import metrics
 from backend.db.pools import pool_stats
 from backend.db.probe import DatabaseProbe, ProbeFailure
 from backend.version import VERSION
@@ -29,6 +30,8 @@ async def database_health(details: bool) -> dict[str, Any]:
     """Raises ProbeFailure when the database does not answer within DB_HEALTH_TIMEOUT. The server's
     version and the pool's numbers only with details (staff): they help an attacker, not a probe."""
     ping = await probe.ping(settings.DB_HEALTH_TIMEOUT)
+    if settings.METRICS_ENABLED:
+        metrics.observe_probe(ping.latency_ms)
     return {
         "status": "ok",
         "database": {
@@ -59,6 +62,8 @@ def pending_migrations(applied: set[tuple[str, str]]) -> list[str]:
 async def readiness(details: bool) -> dict[str, str]:
     """Each check's outcome: "ok", or what is wrong with details (staff), else "failing"."""
     checks = await _readiness()
+    if settings.METRICS_ENABLED:
+        metrics.set_ready(all(outcome == "ok" for outcome in checks.values()))
     return checks if details else {name: "ok" if outcome == "ok" else "failing" for name, outcome in checks.items()}
 
 

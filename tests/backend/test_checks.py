@@ -37,6 +37,8 @@ def production():
         SESSION_COOKIE_SECURE=True,
         CSRF_COOKIE_SECURE=True,
         SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+        METRICS_ENABLED=True,
+        METRICS_TOKEN="a-token-for-prometheus",
     )
 
 
@@ -73,6 +75,7 @@ def database(production, **changes):
         (lambda s: setattr(s, "SECURE_HSTS_SECONDS", 0), "backend.W002"),
         (lambda s: setattr(s, "SESSION_COOKIE_SECURE", False), "backend.W003"),
         (lambda s: setattr(s, "SECURE_PROXY_SSL_HEADER", None), "backend.W004"),
+        (lambda s: setattr(s, "METRICS_TOKEN", ""), "backend.W006"),
     ],
 )
 def test_each_check_trips(production, change, code):
@@ -104,6 +107,11 @@ def test_each_impossible_frontend_session_is_refused(production, changes, code):
     assert issues[0].hint
 
 
+def test_metrics_turned_off_need_no_token(production):
+    production.METRICS_ENABLED, production.METRICS_TOKEN = False, ""
+    assert ids(production) == set()
+
+
 def test_samesite_none_is_accepted_with_secure_cookies(production):
     production.SESSION_COOKIE_SAMESITE = production.CSRF_COOKIE_SAMESITE = "None"
     frontend_origins(production, "https://app.example.org")
@@ -116,6 +124,7 @@ def production_env(**extra) -> dict:
         **os.environ,
         "APP_ENV": "production",
         "SECRET_KEY": GOOD_KEY,
+        "METRICS_TOKEN": "a-token-for-prometheus",
         "ALLOWED_HOSTS": "127.0.0.1",
         "CORS_ORIGINS": "https://app.example.com",
         "CSRF_TRUSTED_ORIGINS": "https://app.example.com",

@@ -1,3 +1,6 @@
+import uuid
+
+from django.conf import settings
 from django.db import connection, transaction
 from django.http import JsonResponse
 from django.urls import path
@@ -29,6 +32,21 @@ async def orm_async(request):
 @api.get("/orm-sync")
 def orm_sync(request):
     return {"users": User.objects.count()}
+
+
+@api.get("/users/{user_id}")
+async def user_by_id(request, user_id: uuid.UUID):
+    user = await User.objects.aget(pk=user_id)  # missing: the project's 404 problem
+    return {"username": user.username}
+
+
+@api.get("/boom")
+def boom(request):
+    """An unhandled error, with secrets in its local variables, as careless code might hold them."""
+    session_key = request.COOKIES.get("sessionid")
+    bearer = request.headers.get("Authorization")
+    database = settings.DATABASES["default"]
+    raise RuntimeError(f"boom while holding {len(session_key or '')}, {bool(bearer)}, {database['NAME']}")
 
 
 urlpatterns = [path("test/slow", slow), path("api/test/", api.urls), *project_urls]
