@@ -42,7 +42,7 @@ UNMATCHED = "<unmatched>"  # no URL pattern: one label for every unknown path, w
 STATIC = "<static>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # any other: "other"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
-POOL_SAMPLE_SECONDS = 1.0
+SAMPLE_SECONDS = 1.0
 
 REQUESTS = Counter("http_requests", "Requests answered.", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -50,7 +50,11 @@ LATENCY = Histogram(
     "Time from the first middleware to the response, by route template.",
     ["route", "method", "status"],
 )
-IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being answered.", multiprocess_mode="livesum")
+IN_FLIGHT = Gauge(
+    "http_requests_in_flight",
+    "Requests being answered, summed over workers; each worker's as of its last second or scrape.",
+    multiprocess_mode="livesum",
+)
 PROBLEMS = Counter("http_problems", "Problem responses (RFC 9457), by type.", ["type"])
 POOL = Gauge(
     "db_pool_connections",
@@ -72,8 +76,16 @@ class Series(NamedTuple):
     latency: Histogram
 
 
+class Gauges:
+    """This worker's in-flight count, kept in memory and written to the gauges as they are sampled:
+    each gauge write is a locked write to a shared file, too dear for twice a request."""
+
+    in_flight = 0
+    in_flight_written = 0
+    next_sample = 0.0
+
+
 _series: dict[tuple[str, str, str], Series] = {}  # the labelled children, looked up once per label set
-_next_pool_sample = 0.0
 
 
 @cache
@@ -102,15 +114,22 @@ def record(request: HttpRequest, response: HttpResponseBase, seconds: float) -> 
     problem_type = getattr(response, "problem_type", None)
     if problem_type is not None:
         PROBLEMS.labels(problem_type).inc()
-    if time.monotonic() >= _next_pool_sample:
-        sample_pool()
+    if time.monotonic() >= Gauges.next_sample:
+        sample_gauges()
+    elif Gauges.in_flight == 0 and Gauges.in_flight_written:
+        write_in_flight()  # gone idle: say so now, not a second later
 
 
-def sample_pool() -> None:
-    """This worker's pool numbers into the gauges: at most once a second on the request path, and
-    on every scrape (an idle worker's figures are those of its last request)."""
-    global _next_pool_sample  # noqa: PLW0603 - one sampling clock per process
-    _next_pool_sample = time.monotonic() + POOL_SAMPLE_SECONDS
+def write_in_flight() -> None:
+    IN_FLIGHT.set(Gauges.in_flight)
+    Gauges.in_flight_written = Gauges.in_flight
+
+
+def sample_gauges() -> None:
+    """This worker's in-flight count and pool numbers into the gauges: at most once a second as
+    requests end, and at every scrape of this worker."""
+    Gauges.next_sample = time.monotonic() + SAMPLE_SECONDS
+    write_in_flight()
     stats = pool_stats()
     if stats is None:  # no ORM query in this worker yet: an empty pool of its configured size
         configured = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
@@ -141,28 +160,28 @@ class MetricsMiddleware(HybridMiddleware):
 
     def call_sync(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
-        IN_FLIGHT.inc()
+        Gauges.in_flight += 1
         try:
             response = self.next_sync(request)
         finally:
-            IN_FLIGHT.dec()
+            Gauges.in_flight -= 1
         record(request, response, time.perf_counter() - started)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
-        IN_FLIGHT.inc()
+        Gauges.in_flight += 1
         try:
             response = await self.next_async(request)
         finally:
-            IN_FLIGHT.dec()
+            Gauges.in_flight -= 1
         record(request, response, time.perf_counter() - started)
         return response
 
 
 def exposition() -> bytes:
     """Every worker's values (multiprocess), else this process's registry, in the text format."""
-    sample_pool()
+    sample_gauges()
     if not MULTIPROCESS:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()

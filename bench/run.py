@@ -18,12 +18,23 @@ from backend.db.embedded import EmbeddedPostgres
 from bench.serving import RESULTS_DIR, Load, bench_database, free_port, median, production_env, serve, wrk
 
 CONNECTIONS = (32, 128)
-# (name, gunicorn app, [(label, path, floor label)])
+METRICS_OFF = " (metrics off)"
+# (name, gunicorn app, [(label, path, floor label)], optional environment of that server)
 TARGETS = [
     (
         "app",
         "config.asgi:application",
         [("/api/health", "/api/health", "json"), ("/api/health/db", "/api/health/db", "db")],
+    ),
+    # The same app without Prometheus metrics, right after it: what recording them costs.
+    (
+        "app, metrics off",
+        "config.asgi:application",
+        [
+            (f"/api/health{METRICS_OFF}", "/api/health", "json"),
+            (f"/api/health/db{METRICS_OFF}", "/api/health/db", "db"),
+        ],
+        {"METRICS_ENABLED": "false"},
     ),
     ("floor: fixed JSON", "bench.floors:fixed_json", [("json", "/", None)]),
     ("floor: SELECT 1 (psycopg async pool)", "bench.floors:select_one", [("db", "/", None)]),
@@ -31,7 +42,7 @@ TARGETS = [
 
 
 # Each app endpoint's floor label, e.g. "/api/health" -> "json".
-FLOOR_OF = {label: floor for _, _, endpoints in TARGETS for label, _, floor in endpoints if floor}
+FLOOR_OF = {label: floor for _, _, endpoints, *_ in TARGETS for label, _, floor in endpoints if floor}
 
 
 def run_round(
@@ -46,8 +57,9 @@ def run_round(
 ) -> None:
     """Each target served in turn, each of its endpoints loaded at each number of connections.
     An endpoint is (label, path, floor label) or (label, path, floor label, wrk options)."""
-    for name, app, endpoints in targets:
-        server = serve(app, production_env(database, free_port(), **env), endpoints[0][1], RESULTS_DIR / "servers.log")
+    for name, app, endpoints, *target_env in targets:
+        server_env = production_env(database, free_port(), **env, **(target_env[0] if target_env else {}))
+        server = serve(app, server_env, endpoints[0][1], RESULTS_DIR / "servers.log")
         servers.setdefault(name, {"cold_start_s": [], "rss_mib": []})["cold_start_s"].append(server.cold_start_s)
         try:
             for label, path, _, *options in endpoints:
@@ -122,6 +134,10 @@ def verdicts(results: dict, servers: dict) -> list[str]:
         growth, floor_growth = p50_growth(results, label), p50_growth(results, floor)
         text = f"{label} p50 at 128 <= 4x p50 at 32 (here {growth:.2f}x; its floor {floor_growth:.2f}x)"
         out.append(check(growth <= 4, text))
+    for label in ("/api/health", "/api/health/db"):
+        ratio = floor_ratio(results[(label, 32)], results[(label + METRICS_OFF, 32)])
+        text = f"{label} with metrics >= 0.95 of without, at 32 connections (here {ratio:.3f})"
+        out.append(check(ratio >= 0.95, text))
     app = servers["app"]
     out.append(check(max(app["rss_mib"]) <= 120, "RSS per worker after load <= 120 MiB"))
     out.append(check(statistics.median(app["cold_start_s"]) <= 3, "cold start <= 3 s"))

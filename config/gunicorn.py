@@ -37,24 +37,25 @@ def on_starting(server: object) -> None:
         guard_production()
 
 
+_made_metrics_dir: list[Path] = []  # removed when the server exits
+
+
 def prepare_metrics_dir() -> None:
     """Prometheus multiprocess mode (backend/metrics.py): each worker writes its values to files in
     PROMETHEUS_MULTIPROC_DIR, a scrape of any worker reads them all. Set before any worker starts
     (prometheus_client reads it at import); a folder of this server's own unless set, and emptied
-    either way: values left by an earlier server would be counted again."""
+    of values either way: those left by an earlier server would be counted again."""
     if not env.boolean("METRICS_ENABLED", True):
         return
     given = env.text("PROMETHEUS_MULTIPROC_DIR")
     folder = Path(given or tempfile.mkdtemp(prefix="backend-metrics-"))
     if given:
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        for values in folder.glob("*.db"):  # prometheus_client's files only: the folder may hold others
+            values.unlink()
     else:
         _made_metrics_dir.append(folder)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
-
-
-_made_metrics_dir: list[Path] = []
 
 
 def child_exit(server: object, worker: object) -> None:

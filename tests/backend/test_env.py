@@ -48,6 +48,8 @@ def test_booleans(value, expected):
             "ALLOWED_HOSTS looks like a JSON array but",
         ),
         ({"ALLOWED_HOSTS": "[1, 2]"}, lambda e: e.items("ALLOWED_HOSTS"), "ALLOWED_HOSTS must be a list of strings"),
+        ({"RATE": "5%"}, lambda e: e.fraction("RATE", 0), "RATE='5%' is not valid: expected a number from 0 to 1"),
+        ({"RATE": "1.5"}, lambda e: e.fraction("RATE", 0), "RATE=1.5 is out of range: expected a number from 0 to 1"),
     ],
 )
 def test_malformed_values_name_the_variable(environ, call, message):
