@@ -64,7 +64,7 @@ class RequestContextMiddleware(HybridMiddleware):
             response = self.next_sync(request)
             return self.end(request, response, started)
         finally:
-            reset_request_id(token)
+            self.after(token)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         started, token = self.begin(request)
@@ -72,16 +72,18 @@ class RequestContextMiddleware(HybridMiddleware):
             response = await self.next_async(request)
             return self.end(request, response, started)
         finally:
-            reset_request_id(token)
+            self.after(token)
 
-    @staticmethod
-    def begin(request: HttpRequest) -> tuple[float, Token[str | None]]:
+    def begin(self, request: HttpRequest) -> tuple[float, Token[str | None]]:
         request_id = accept_request_id(request.META.get(META_KEY))
         request.request_id = request_id  # type: ignore[attr-defined]  # for problems made outside its context
         return time.perf_counter(), bind_request_id(request_id)
 
-    @staticmethod
-    def end(request: HttpRequest, response: HttpResponseBase, started: float) -> HttpResponseBase:
+    def after(self, token: Token[str | None]) -> None:
+        """Whatever happened, a cancellation (the client left) included."""
+        reset_request_id(token)
+
+    def end(self, request: HttpRequest, response: HttpResponseBase, started: float) -> HttpResponseBase:
         response[HEADER] = request.request_id  # type: ignore[attr-defined]
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         # The path only: query strings can carry tokens, and bodies are never logged.

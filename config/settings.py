@@ -69,8 +69,8 @@ MIDDLEWARE = [
 METRICS_ENABLED = env.boolean("METRICS_ENABLED", True)
 METRICS_TOKEN = env.secret("METRICS_TOKEN")
 METRICS_PROTECTED = PRODUCTION
-if METRICS_ENABLED:
-    MIDDLEWARE.insert(1, "backend.metrics.MetricsMiddleware")  # after the request id, before all else
+if METRICS_ENABLED:  # the request id and access log, and the request's metrics
+    MIDDLEWARE[0] = "backend.metrics.RequestMetricsMiddleware"
 
 # Django's deploy checks W001-W003 want its own classes by name; backend.E011-E013 check for
 # the async-native subclasses in backend/async_middleware.py instead.

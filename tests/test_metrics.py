@@ -20,7 +20,7 @@ TOKEN = "metrics-token-for-tests-0123456789"  # test-only
 
 def requests_counted(route: str, status: str, method: str = "GET") -> float:
     labels = {"route": route, "method": method, "status": status}
-    return REGISTRY.get_sample_value("http_requests_total", labels) or 0.0
+    return REGISTRY.get_sample_value("http_request_duration_seconds_count", labels) or 0.0
 
 
 def problems_counted(kind: str) -> float:
@@ -62,7 +62,6 @@ def test_the_scrape_parses_and_holds_every_family(client):
     client.get("/api/health")
     families = {family.name: family for family in text_string_to_metric_families(scrape(client))}
     for name in (
-        "http_requests",
         "http_request_duration_seconds",
         "http_requests_in_flight",
         "http_problems",

@@ -86,8 +86,8 @@ def test_one_scrape_counts_every_workers_requests(served):
 
     counted = {
         (sample.labels["route"], sample.labels["status"]): sample.value
-        for sample in families["http_requests"].samples
-        if sample.name == "http_requests_total"
+        for sample in families["http_request_duration_seconds"].samples
+        if sample.name == "http_request_duration_seconds_count"
     }
     assert counted[("/api/test/users/{user_id}", "4xx")] == sent[("/api/test/users", HTTPStatus.NOT_FOUND)]
     assert counted[("/api/test/orm-async", "2xx")] == sent[("/api/test/orm-async", HTTPStatus.OK)]
@@ -111,4 +111,4 @@ def test_production_metrics_are_refused_without_the_token(served):
         response = httpx.get(f"{url}/metrics", headers=headers)
         assert response.status_code == HTTPStatus.UNAUTHORIZED, headers
         assert response.headers["Content-Type"] == "application/problem+json"
-        assert "http_requests" not in response.text
+        assert "http_request" not in response.text
