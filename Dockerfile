@@ -1,7 +1,7 @@
 # The production image: gunicorn with the project's uvicorn workers, as `make serve` runs it.
 # Build: docker build -t backend .   Migrate: docker run --rm --env-file prod.env backend python manage.py migrate
 # README, "Container". BASE_IMAGE must have a python3 of 3.12 or newer on PATH (the default, or the
-# Debian 13 image tests/test_container.py builds with debootstrap).
+# Debian 13 image tests/container/test_image.py builds with debootstrap).
 ARG BASE_IMAGE=python:3.12-slim-trixie
 
 FROM ${BASE_IMAGE} AS build
@@ -9,13 +9,13 @@ FROM ${BASE_IMAGE} AS build
 # empty by default, so a normal build uses the image's own.
 ARG SSL_CERT_FILE=""
 ARG PIP_CERT=""
-ARG UV_NATIVE_TLS=""
+ARG UV_SYSTEM_CERTS=""
 ARG UV_VERSION=0.13.9
 ENV UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN set -eu; \
-    for name in SSL_CERT_FILE PIP_CERT UV_NATIVE_TLS; do eval "[ -n \"\${$name}\" ] || unset $name"; done; \
+    for name in SSL_CERT_FILE PIP_CERT UV_SYSTEM_CERTS; do eval "[ -n \"\${$name}\" ] || unset $name"; done; \
     python3 -m venv /opt/uv && /opt/uv/bin/pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"; \
     /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python python3
 COPY manage.py ./
@@ -30,7 +30,7 @@ RUN APP_ENV=production SECRET_KEY=collectstatic-only DB_HOST=unused ALLOWED_HOST
 
 FROM ${BASE_IMAGE}
 # No home, no shell login, no root: the app cannot write its own code.
-RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
+RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=build /app /app
 ENV PATH=/app/.venv/bin:$PATH \

@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit django-tests hooks migrate db-status db-stop openapi types bench bench-orm bench-faults bench-pools clean
+.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit django-tests test-container hooks migrate db-status db-stop openapi types bench bench-orm bench-faults bench-pools clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -64,6 +64,10 @@ coverage: install ## The suite with branch coverage of backend/ and apps/, subpr
 	COVERAGE_FILE="$(CURDIR)/.coverage" $(VENV)/bin/pytest --cov $(ARGS)
 
 test: lint coverage ## Lint, then the whole suite against a real PostgreSQL, with coverage
+
+test-container: install ## Build the Dockerfile on a Debian 13 base (debootstrap) and run it with podman (root)
+	tools/apt-require podman runc debootstrap
+	$(VENV)/bin/pytest -m container tests/container $(ARGS)
 
 AUDIT_OSV_URL ?= https://api.osv.dev/v1/query
 AUDIT_UNREACHABLE ?= fail

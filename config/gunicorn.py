@@ -19,6 +19,9 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 25+'s control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl), which every
+# server of that user would share, and a container's user has no home: signals do the same job.
+control_socket_disable = True
 
 
 # gunicorn ships no types: its arbiter and worker are plain objects here.

@@ -26,9 +26,15 @@ TYPESCRIPT_DIR = PROJECT_DIR / "tests" / "typescript"
 ARTIFACTS: list[Path] = []
 
 
+# Figures tests measured for people to read (the container test's timings), printed after the run.
+FIGURES: list[str] = []
+
+
 def pytest_terminal_summary(terminalreporter):
     for path in ARTIFACTS:
         terminalreporter.write_line(f"test output: {path}")
+    for line in FIGURES:
+        terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session, exitstatus):
