@@ -17,6 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
+from backend.db.budget import budget_issues
+
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 MIN_SECRET_KEY_LENGTH = 50
 # The rules read settings, or any object with the same attributes (the tests' SimpleNamespace).
@@ -76,7 +78,7 @@ def configuration_issues(conf: Conf = settings) -> list[checks.CheckMessage]:  #
         warning("W004", "SECURE_PROXY_SSL_HEADER is unset.", "Behind a TLS proxy, trust its X-Forwarded-Proto.")
     if conf.METRICS_ENABLED and not conf.METRICS_TOKEN:
         warning(
-            "W006",
+            "W007",
             "METRICS_TOKEN is not set: only staff sessions can read /metrics, Prometheus cannot.",
             "Set METRICS_TOKEN (or METRICS_TOKEN_FILE) and scrape with Authorization: Bearer <token>.",
         )
@@ -181,6 +183,15 @@ def database_role(
         return database_role_issues()
     except DatabaseError:
         return []  # unreachable: the readiness check and the command itself say so
+
+
+@checks.register(checks.Tags.database)
+def connection_budget(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: object
+) -> list[checks.CheckMessage]:
+    if "default" not in (databases or ()):
+        return []
+    return budget_issues()
 
 
 # Django's deploy checks look for these by dotted path (security.W001-W003, silenced in settings);

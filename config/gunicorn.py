@@ -9,7 +9,7 @@ from backend.env import Env
 
 env = Env()
 bind = f"{env.text('HOST', '127.0.0.1')}:{env.integer('PORT', 8000, minimum=1, maximum=65535)}"
-workers = env.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=64)
+workers = env.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=64)  # as settings.WEB_CONCURRENCY
 worker_class = "backend.server.Worker"
 # Requests in flight get this long to finish after SIGTERM; then the worker is killed.
 graceful_timeout = 30
@@ -38,6 +38,7 @@ def on_starting(server: object) -> None:
     with exit_on_startup_error():
         django.setup()
         guard_production()
+    warn_connection_budget()
 
 
 _made_metrics_dir: list[Path] = []  # removed when the server exits
@@ -72,6 +73,17 @@ def child_exit(server: object, worker: object) -> None:
 def on_exit(server: object) -> None:
     for folder in _made_metrics_dir:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def warn_connection_budget() -> None:
+    # Before the workers open their pools: say so if they could take more connections than the
+    # server allows (nothing when it cannot be asked; the readiness check says why).
+    import logging  # noqa: PLC0415
+
+    from backend.db.budget import budget_issues_before_fork  # noqa: PLC0415
+
+    for issue in budget_issues_before_fork():
+        logging.getLogger("gunicorn.error").warning("%s: %s HINT: %s", issue.id, issue.msg, issue.hint)
 
 
 def worker_exit(server: object, worker: object) -> None:

@@ -145,6 +145,8 @@ LOG_FORMAT = env.choice("LOG_FORMAT", ("json", "console"), "json" if PRODUCTION 
 LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 
 DB_HEALTH_TIMEOUT = env.seconds("DB_HEALTH_TIMEOUT", 2.0)
+# gunicorn's workers (config/gunicorn.py): each holds a pool, so the connection budget counts them.
+WEB_CONCURRENCY = env.integer("WEB_CONCURRENCY", 1, minimum=1, maximum=64)
 DB_CONNECT_TIMEOUT = DATABASES["default"]["OPTIONS"]["connect_timeout"]
 
 # HTTPS, on in production: https://docs.djangoproject.com/en/6.1/howto/deployment/checklist/

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from backend.checks import configuration_issues, database_role_issues
+from backend.db.budget import budget_issues
 from backend.db.pools import pool_stats
 from backend.db.postgresql.base import DatabaseWrapper
 from backend.db.probe import DatabaseProbe, ProbeFailure
@@ -18,7 +19,7 @@ def configuration_validate() -> dict[str, Any]:
         role_issues = database_role_issues()
     except DatabaseError:
         role_issues = []  # GET /api/config/database/status says why
-    for issue in configuration_issues() + role_issues:
+    for issue in configuration_issues() + role_issues + budget_issues():
         item = {"id": issue.id or "", "message": issue.msg, "hint": issue.hint or ""}
         (errors if issue.is_serious() else warnings).append(item)
     return {"valid": not errors, "environment": settings.APP_ENV, "errors": errors, "warnings": warnings}

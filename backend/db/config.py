@@ -63,6 +63,8 @@ def database_settings(env: Env) -> dict[str, Any]:
         **parts,
         "EMBEDDED": source == "embedded",
         "SOURCE": source,
+        # The served pool's size, also when management commands drop the pool (the connection budget).
+        "POOL_MAX_SIZE": max_size,
         # The pool replaces persistent connections: https://docs.djangoproject.com/en/6.1/ref/databases/#connection-pool
         "CONN_MAX_AGE": 0,
         "OPTIONS": {

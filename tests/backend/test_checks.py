@@ -75,7 +75,7 @@ def database(production, **changes):
         (lambda s: setattr(s, "SECURE_HSTS_SECONDS", 0), "backend.W002"),
         (lambda s: setattr(s, "SESSION_COOKIE_SECURE", False), "backend.W003"),
         (lambda s: setattr(s, "SECURE_PROXY_SSL_HEADER", None), "backend.W004"),
-        (lambda s: setattr(s, "METRICS_TOKEN", ""), "backend.W006"),
+        (lambda s: setattr(s, "METRICS_TOKEN", ""), "backend.W007"),
     ],
 )
 def test_each_check_trips(production, change, code):
