@@ -4,6 +4,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -185,7 +186,10 @@ def live_server(env: dict, host: str = "127.0.0.1"):
         wait_until_serving(f"{url}/api/openapi.json", process)
         yield url
     finally:
-        process.terminate()
+        # SIGINT, not SIGTERM: uvicorn re-raises the signal it stopped on once it has shut down, and
+        # only SIGINT's default (KeyboardInterrupt) lets the process's exit handlers run, coverage's
+        # among them.
+        process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
 
 
