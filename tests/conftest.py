@@ -15,6 +15,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from backend.db.embedded import EmbeddedPostgres
@@ -79,6 +80,22 @@ def drop_dead_runs_databases(server: EmbeddedPostgres, base: str) -> None:
                 connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
             except PermissionError:
                 pass  # alive, another account's
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_pooled_test_database(django_db_setup):
+    """Behind PgBouncer, its idle server connections to the test database would keep Django from
+    dropping it at the end: PgBouncer closes them first (KILL, on its admin console)."""
+    yield
+    from django.db import connection
+
+    if connection.settings_dict.get("POOLER") != "pgbouncer":
+        return
+    params = connection.get_connection_params()
+    console = {key: params[key] for key in ("host", "port", "user", "password") if key in params}
+    with psycopg.connect(**console, dbname="pgbouncer", autocommit=True) as admin:
+        admin.execute(f"KILL {connection.settings_dict['NAME']}", prepare=False)
+        admin.execute(f"RESUME {connection.settings_dict['NAME']}", prepare=False)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -166,6 +183,20 @@ def test_database_env(django_db_setup, django_db_blocker) -> dict:
         "DB_PASSWORD": params.get("password") or "unused-with-trust-auth",
         "DATABASE_URL": "",
     }
+
+
+def direct(params: dict) -> dict:
+    """The same connection parameters, to the PostgreSQL server itself when the suite runs through
+    PgBouncer (tools/pgbouncer.py says where it is): for what only the server can tell (its
+    connections, its roles), and for tests of the serving, not of PgBouncer."""
+    host, port = os.environ.get("TEST_DIRECT_DB_HOST"), os.environ.get("TEST_DIRECT_DB_PORT")
+    return {**params, "host": host, "port": int(port)} if host and port else params
+
+
+def direct_env(env: dict) -> dict:
+    """test_database_env's variables, to the PostgreSQL server itself (see direct)."""
+    server = direct({"host": env["DB_HOST"], "port": env["DB_PORT"]})
+    return {**env, "DB_HOST": server["host"], "DB_PORT": str(server["port"]), "DB_POOLER": "none"}
 
 
 # A small body limit, so the tests can cross it cheaply.

@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PROJECT_DIR, free_port, wait_until_serving
+from tests.conftest import PROJECT_DIR, direct, direct_env, free_port, wait_until_serving
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def make_serve(test_database_env):
     port = free_port()
     env = {
         **os.environ,
-        **test_database_env,
+        **direct_env(test_database_env),  # what the server sees of the pool is asked below
         "APP_ENV": "test",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
@@ -57,7 +57,7 @@ def _children(pid: int) -> list[int]:
 
 
 def serving_connections(test_database_env) -> int:
-    params = {"host": test_database_env["DB_HOST"], "port": test_database_env["DB_PORT"]}
+    params = direct({"host": test_database_env["DB_HOST"], "port": test_database_env["DB_PORT"]})
     params["password"] = test_database_env["DB_PASSWORD"]
     with psycopg.connect(**params, user=test_database_env["DB_USER"], dbname="postgres") as admin:
         query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'serving-test'"

@@ -57,6 +57,8 @@ def this_host(limits: tuple[int, int] | None, workers: int | None = None) -> Bud
 def budget_issues(workers: int | None = None) -> list[checks.CheckMessage]:
     """W008 when this host alone would exceed the server's connections; nothing when the server
     cannot be asked (the readiness check says why)."""
+    if settings.DATABASES["default"].get("POOLER") == "pgbouncer":
+        return []  # the server sees PgBouncer's pool, not the workers' (README, "Sizing")
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute(LIMITS)
@@ -68,6 +70,8 @@ def budget_issues(workers: int | None = None) -> list[checks.CheckMessage]:
 def budget_issues_before_fork() -> list[checks.CheckMessage]:
     """The same, for gunicorn's master: on a connection of its own, closed at once, so that no
     pool or connection of Django's is made in the process the workers are forked from."""
+    if settings.DATABASES["default"].get("POOLER") == "pgbouncer":
+        return []
     params = connections["default"].get_connection_params()
     try:
         with psycopg.connect(**params) as connection:

@@ -58,8 +58,15 @@ def database_settings(env: Env) -> dict[str, Any]:
     max_size = env.integer("DB_POOL_MAX_SIZE", 10, minimum=1, maximum=1000)
     if max_size < min_size:
         raise EnvError(f"DB_POOL_MAX_SIZE={max_size} is smaller than DB_POOL_MIN_SIZE={min_size}")
+    # PgBouncer in transaction mode gives each transaction any server connection: nothing may live
+    # on one between transactions (README, "PgBouncer").
+    pooler = env.choice("DB_POOLER", ("none", "pgbouncer"), "none")
     return {
         "ENGINE": ENGINE,
+        "POOLER": pooler,
+        # A named (server-side) cursor lives on its server connection past the transaction; iterator()
+        # then fetches in chunks from a client-side cursor instead.
+        "DISABLE_SERVER_SIDE_CURSORS": pooler == "pgbouncer",
         **parts,
         "EMBEDDED": source == "embedded",
         "SOURCE": source,
@@ -72,6 +79,9 @@ def database_settings(env: Env) -> dict[str, Any]:
             "sslmode": sslmode,
             "connect_timeout": env.integer("DB_CONNECT_TIMEOUT", 5, minimum=1, maximum=600),
             "application_name": "backend",
+            # psycopg prepares a statement run 5 times; Django already turns that off (the prepared
+            # statement would stay on one server connection): kept off whatever the pooler.
+            "prepare_threshold": None,
             "pool": {
                 "min_size": min_size,
                 "max_size": max_size,

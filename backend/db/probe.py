@@ -91,7 +91,11 @@ class DatabaseProbe:
         async with self._connecting:
             if self._connection is None or self._connection.closed:
                 params = await self._params_for(within)
-                self._connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+                # No prepared statements: behind PgBouncer in transaction mode the statement would be
+                # prepared on one server connection and run, or prepared again, on another.
+                self._connection = await psycopg.AsyncConnection.connect(
+                    **params, autocommit=True, prepare_threshold=None
+                )
             return self._connection
 
     def discard(self, connection: psycopg.AsyncConnection | None = None) -> None:
@@ -142,7 +146,8 @@ class DatabaseProbe:
 def classify(error: psycopg.Error) -> ProbeFailure:
     """A failure kind and a detail that names no host, user or password."""
     text = str(error).lower()
-    unknown_role = "role" in text and "does not exist" in text
+    # PostgreSQL: role "x" does not exist; PgBouncer: no such user.
+    unknown_role = ("role" in text and "does not exist" in text) or "no such user" in text
     if error.sqlstate in AUTH_SQLSTATES or unknown_role or "authentication failed" in text or "no password" in text:
         return ProbeFailure("auth", "the database rejected the credentials")
     if "connection refused" in text:

@@ -9,6 +9,7 @@ from django.test import Client
 
 from backend.db.config import database_settings
 from backend.env import Env
+from tests.conftest import direct
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ENDPOINTS = [
@@ -137,7 +138,7 @@ def connect_with(environ: dict) -> str:
 
 
 def test_a_password_with_special_characters_works_from_components_and_url(special_role):
-    params = connection.get_connection_params()
+    params = direct(connection.get_connection_params())  # the new role is the server's, not PgBouncer's
     host, port, name = params["host"], str(params["port"]), connection.settings_dict["NAME"]
     components = {"DB_HOST": host, "DB_PORT": port, "DB_NAME": name, "DB_USER": special_role, "DB_PASSWORD": PASSWORD}
     assert connect_with(components) == special_role

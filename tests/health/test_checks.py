@@ -16,7 +16,7 @@ from django.db import connection
 from apps.health import services
 from backend.db.embedded import EmbeddedPostgres
 from backend.db.probe import PARAM_KEYS, DatabaseProbe
-from tests.conftest import free_port
+from tests.conftest import direct, free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 1.0
@@ -258,7 +258,7 @@ def backend_connections(params: dict) -> int:
 
 
 async def test_checks_do_not_leak_connections(asgi_client, use_probe, db_params):
-    params = {**db_params, "application_name": "health-leak-test"}
+    params = {**direct(db_params), "application_name": "health-leak-test"}  # the server's own count
     use_probe(params)
     assert (await asgi_client.get("/api/health/db")).status_code == HTTPStatus.OK
     before = await asyncio.to_thread(backend_connections, params)

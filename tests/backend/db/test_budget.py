@@ -14,6 +14,14 @@ from backend.db.budget import HEALTH_CONNECTIONS, budget_issues
 from tests.conftest import PROJECT_DIR, free_port, wait_until_serving
 
 pytestmark = pytest.mark.django_db
+# The checks ask the server through whatever is in between; these say there is nothing (in the
+# PgBouncer pass too: the budget is then PgBouncer's, see the last test).
+DIRECT = {"DB_POOLER": "none"}
+
+
+@pytest.fixture(autouse=True)
+def direct(monkeypatch, settings):
+    monkeypatch.setitem(settings.DATABASES["default"], "POOLER", "none")
 
 
 def server_limits() -> tuple[int, int]:
@@ -50,7 +58,7 @@ def test_the_system_check_warns_with_the_numbers(test_database_env):
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--database", "default"],
         cwd=PROJECT_DIR,
-        env={**os.environ, **test_database_env, "APP_ENV": "test", "DB_POOL_MAX_SIZE": oversized_pool()},
+        env={**os.environ, **test_database_env, **DIRECT, "APP_ENV": "test", "DB_POOL_MAX_SIZE": oversized_pool()},
         capture_output=True,
         text=True,
         check=False,
@@ -66,6 +74,7 @@ def test_gunicorn_warns_before_its_workers_start(test_database_env, tmp_path):
     env = {
         **os.environ,
         **test_database_env,
+        **DIRECT,
         "APP_ENV": "test",
         "PORT": str(port),
         "DB_POOL_MAX_SIZE": oversized_pool(),
@@ -93,3 +102,9 @@ def test_config_validate_lists_it(settings, django_user_model):
     response = client.get("/api/config/validate")
     assert response.status_code == HTTPStatus.OK
     assert "backend.W008" in [warning["id"] for warning in response.json()["warnings"]]
+
+
+def test_behind_pgbouncer_the_workers_budget_is_pgbouncers(monkeypatch, settings):
+    monkeypatch.setitem(settings.DATABASES["default"], "POOLER", "pgbouncer")
+    max_connections, _ = server_limits()
+    assert budget_issues(workers=max_connections) == []  # the server sees PgBouncer's pool only
