@@ -23,8 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
-
 from backend.db.embedded import EmbeddedPostgres
 
 INSTALL = "apt-get install pgbouncer"
@@ -134,13 +132,6 @@ logfile = {self.folder / "pgbouncer.log"}
         path = self.folder / "pgbouncer.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def admin(self, command: str) -> None:
-        """A command on PgBouncer's admin console (KILL db, RESUME db, ...)."""
-        params = {"host": "127.0.0.1", "port": self.port, "user": self.user, "password": self.client_password}
-        params["dbname"] = "pgbouncer"
-        with psycopg.connect(**params, autocommit=True) as console:
-            console.execute(command, prepare=False)
-
     def env(self) -> dict[str, str]:
         """What points a process at this PgBouncer."""
         return {
@@ -178,11 +169,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["run"])
     parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, command = parser.parse_args(argv[:split]), argv[split + 1 :]
     if not command:
-        parser.error("no command to run")
+        parser.error("no command to run: tools.pgbouncer run [--pool-size N] -- COMMAND...")
     upstream, embedded = upstream_from_environment()
     try:
         with running(upstream, args.pool_size) as bouncer:
