@@ -2,7 +2,7 @@
 # when it is not on PATH.
 SHELL := bash
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit django-tests test-container hooks migrate db-status db-stop openapi types bench bench-orm bench-faults bench-pools clean
+.PHONY: help install run serve test lint typecheck lock-check format pytest coverage audit django-tests test-container hooks migrate db-status db-stop openapi types bench bench-orm bench-cluster bench-faults bench-pools clean
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -90,6 +90,9 @@ bench: install ## Benchmark the app against raw ASGI floors (wrk, one worker); t
 
 bench-orm: install ## Benchmark ORM endpoints (async, sync, a transaction, /api/auth/me) against raw floors
 	$(PY) -m bench.orm $(ARGS)
+
+bench-cluster: install ## Two hosts behind HAProxy, through PgBouncer: throughput, connections, a host stopped under load
+	$(PY) -m bench.cluster $(ARGS)
 
 bench-faults: install ## Stop and restart the embedded PostgreSQL under load; count the statuses
 	$(PY) -m bench.faults $(ARGS)

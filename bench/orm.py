@@ -50,18 +50,23 @@ def log_in(database: EmbeddedPostgres, env: dict[str, str]) -> tuple[str, str]:
     env = production_env(database, free_port(), **env)
     server = serve("config.asgi:application", env, "/api/health", RESULTS_DIR / "servers.log")
     try:
-        headers = {"X-Forwarded-Proto": "https", "Origin": FRONTEND}
-        with httpx.Client(base_url=server.url, headers=headers) as client:
-            token = client.get("/api/auth/csrf").json()["csrf_token"]
-            login = client.post(
-                "/api/auth/login",
-                json={"username": USERNAME, "password": env["BENCH_PASSWORD"]},
-                headers={"X-CSRFToken": token, "Cookie": f"csrftoken={client.cookies['csrftoken']}"},
-            )
-            login.raise_for_status()
-            return login.cookies["sessionid"], login.json()["user"]["id"]
+        return log_in_at(server.url, env["BENCH_PASSWORD"])
     finally:
         server.stop()
+
+
+def log_in_at(url: str, password: str) -> tuple[str, str]:
+    """POST /api/auth/login as the frontend does (CSRF token first), behind a TLS proxy."""
+    headers = {"X-Forwarded-Proto": "https", "Origin": FRONTEND}
+    with httpx.Client(base_url=url, headers=headers) as client:
+        token = client.get("/api/auth/csrf").json()["csrf_token"]
+        login = client.post(
+            "/api/auth/login",
+            json={"username": USERNAME, "password": password},
+            headers={"X-CSRFToken": token, "Cookie": f"csrftoken={client.cookies['csrftoken']}"},
+        )
+        login.raise_for_status()
+        return login.cookies["sessionid"], login.json()["user"]["id"]
 
 
 def targets(session: str, user_id: str) -> tuple[list, dict[str, str]]:
