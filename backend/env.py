@@ -11,7 +11,7 @@ import json
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,26 +73,24 @@ class Env:
     def seconds(self, name: str, default: float) -> float:
         if not self.is_set(name):
             return default
-        value = self.text(name)
-        try:
-            number = float(value)
-        except ValueError:
-            raise EnvError(f"{name}={value!r} is not valid: expected a number of seconds") from None
-        if not 0 < number <= 3600:  # an hour bounds every timeout here
-            raise EnvError(f"{name}={number} is out of range: expected more than 0 and at most 3600 seconds")
-        return number
+        # An hour bounds every timeout here.
+        bounds = "more than 0 and at most 3600 seconds"
+        return self._number(name, "a number of seconds", bounds, lambda number: 0 < number <= 3600)
 
     def fraction(self, name: str, default: float) -> float:
         """A number from 0 to 1 (a sample rate)."""
         if not self.is_set(name):
             return default
+        return self._number(name, "a number from 0 to 1", "a number from 0 to 1", lambda number: 0 <= number <= 1)
+
+    def _number(self, name: str, expected: str, bounds: str, within: Callable[[float], bool]) -> float:
         value = self.text(name)
         try:
             number = float(value)
         except ValueError:
-            raise EnvError(f"{name}={value!r} is not valid: expected a number from 0 to 1") from None
-        if not 0 <= number <= 1:
-            raise EnvError(f"{name}={number} is out of range: expected a number from 0 to 1")
+            raise EnvError(f"{name}={value!r} is not valid: expected {expected}") from None
+        if not within(number):
+            raise EnvError(f"{name}={number} is out of range: expected {bounds}")
         return number
 
     def secret(self, name: str, default: str = "") -> str:

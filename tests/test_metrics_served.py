@@ -1,7 +1,6 @@
 """/metrics of `make serve` in production with two workers: one scrape sees both, parsed with
 prometheus_client's own parser, and nobody without the token or a staff session reads it."""
 
-import os
 import secrets
 import subprocess
 import uuid
@@ -13,8 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PROJECT_DIR, free_port, wait_until_serving
-from tests.test_serving import _children, stop
+from tests.test_serving import _children, serving
 
 TOKEN = secrets.token_urlsafe(32)
 POOL_MAX = 4
@@ -28,9 +26,7 @@ def served(test_database_env, tmp_path):
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_1.db").write_bytes(b"left by an earlier server")  # must be wiped at start
-    port = free_port()
     env = {
-        **os.environ,
         **test_database_env,
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(64),
@@ -38,18 +34,11 @@ def served(test_database_env, tmp_path):
         "METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "DB_POOL_MAX_SIZE": str(POOL_MAX),
-        "PORT": str(port),
         "WEB_CONCURRENCY": str(WORKERS),
         "LOG_LEVEL": "warning",
-        "DJANGO_SETTINGS_MODULE": "tests.serving.settings",
     }
-    process = subprocess.Popen(["make", "--no-print-directory", "serve"], cwd=PROJECT_DIR, env=env, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(f"{url}/api/health", process, seconds=60)
+    with serving(env) as (process, url):
         yield process, url, metrics_dir
-    finally:
-        stop(process)
 
 
 def workers_of(process: subprocess.Popen) -> list[int]:

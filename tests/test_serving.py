@@ -1,10 +1,12 @@
 """`make serve`: the production way of serving, with the full middleware stack and a graceful stop."""
 
+import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import psycopg
@@ -13,17 +15,11 @@ import pytest
 from tests.conftest import PROJECT_DIR, direct, direct_env, free_port, wait_until_serving
 
 
-@pytest.fixture
-def make_serve(test_database_env):
+@contextlib.contextmanager
+def serving(env: dict) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`make serve` with these variables (and tests/serving's URLs), until it answers; stopped after."""
     port = free_port()
-    env = {
-        **os.environ,
-        **direct_env(test_database_env),  # what the server sees of the pool is asked below
-        "APP_ENV": "test",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "DJANGO_SETTINGS_MODULE": "tests.serving.settings",
-    }
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.serving.settings", **env, "PORT": str(port)}
     process = subprocess.Popen(["make", "--no-print-directory", "serve"], cwd=PROJECT_DIR, env=env, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -31,6 +27,13 @@ def make_serve(test_database_env):
         yield process, url
     finally:
         stop(process)
+
+
+@pytest.fixture
+def make_serve(test_database_env):
+    # Straight to the server: what it sees of the pool is asked below.
+    with serving({**direct_env(test_database_env), "APP_ENV": "test", "WEB_CONCURRENCY": "1"}) as served:
+        yield served
 
 
 def stop(process: subprocess.Popen) -> None:
