@@ -1,5 +1,5 @@
 """Error tracking with Sentry, opt-in: config/settings.py calls ``start`` only when SENTRY_DSN is
-set, so without it sentry_sdk is never imported (README, "Error tracking").
+set, so without it sentry_sdk is never imported (README, "Metrics and error tracking").
 
 Reported: unhandled exceptions (the project logs each at ERROR with its trace, backend/problems.py;
 Sentry's logging integration turns that into an event), tagged with the request id. Not reported:

@@ -1,5 +1,5 @@
 """Prometheus metrics: requests by route template, problems by type, the database pool and probe,
-readiness; exposed at /metrics (README, "Metrics").
+readiness; exposed at /metrics (README, "Metrics and error tracking").
 
 Under gunicorn every worker writes its values to files in PROMETHEUS_MULTIPROC_DIR (config/gunicorn.py
 prepares it before the workers start; prometheus_client chooses file-backed values when it is first
@@ -110,8 +110,6 @@ def record(request: HttpRequest, response: HttpResponseBase, seconds: float) -> 
         PROBLEMS.labels(problem_type).inc()
     if time.monotonic() >= Gauges.next_sample:
         sample_gauges()
-    elif Gauges.in_flight == 0 and Gauges.in_flight_written:
-        write_in_flight()  # gone idle: say so now, not a second later
 
 
 def write_in_flight() -> None:
@@ -148,7 +146,7 @@ def set_ready(ready: bool) -> None:
 class RequestMetricsMiddleware(RequestContextMiddleware):
     """RequestContextMiddleware that also counts and times each request. The first middleware, so
     it sees the final status and problem; one layer with the access log rather than a middleware of
-    its own, which cost as much again as the recording (measured: README, "Metrics")."""
+    its own, which cost as much again as the recording (measured: README, "Metrics and error tracking")."""
 
     def __init__(self, get_response: GetResponse) -> None:
         super().__init__(get_response)
@@ -160,6 +158,8 @@ class RequestMetricsMiddleware(RequestContextMiddleware):
 
     def after(self, token: Token[str | None]) -> None:
         Gauges.in_flight -= 1
+        if Gauges.in_flight == 0 and Gauges.in_flight_written:
+            write_in_flight()  # gone idle: say so now, not up to a second later
         super().after(token)
 
     def end(self, request: HttpRequest, response: HttpResponseBase, started: float) -> HttpResponseBase:

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connections
 HEALTH_CONNECTIONS = 1  # per worker: backend/db/probe.py's dedicated connection
 HINT = (
     "Lower WEB_CONCURRENCY or DB_POOL_MAX_SIZE, raise the server's max_connections, or put PgBouncer "
-    "in front (README, 'Sizing')."
+    "in front (README, 'PgBouncer and sizing')."
 )
 
 
@@ -58,7 +58,7 @@ def budget_issues(workers: int | None = None) -> list[checks.CheckMessage]:
     """W008 when this host alone would exceed the server's connections; nothing when the server
     cannot be asked (the readiness check says why)."""
     if settings.DATABASES["default"].get("POOLER") == "pgbouncer":
-        return []  # the server sees PgBouncer's pool, not the workers' (README, "Sizing")
+        return []  # the server sees PgBouncer's pool, not the workers' (README, "PgBouncer and sizing")
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute(LIMITS)
@@ -73,6 +73,7 @@ def budget_issues_before_fork() -> list[checks.CheckMessage]:
     if settings.DATABASES["default"].get("POOLER") == "pgbouncer":
         return []
     params = connections["default"].get_connection_params()
+    params["connect_timeout"] = 2  # a database that does not answer must not hold up the start for long
     try:
         with psycopg.connect(**params) as connection:
             return this_host(connection.execute(LIMITS).fetchone()).issues()

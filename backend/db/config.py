@@ -59,7 +59,7 @@ def database_settings(env: Env) -> dict[str, Any]:
     if max_size < min_size:
         raise EnvError(f"DB_POOL_MAX_SIZE={max_size} is smaller than DB_POOL_MIN_SIZE={min_size}")
     # PgBouncer in transaction mode gives each transaction any server connection: nothing may live
-    # on one between transactions (README, "PgBouncer").
+    # on one between transactions (README, "PgBouncer and sizing").
     pooler = env.choice("DB_POOLER", ("none", "pgbouncer"), "none")
     return {
         "ENGINE": ENGINE,
