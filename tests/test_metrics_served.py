@@ -91,6 +91,8 @@ def test_one_scrape_counts_every_workers_requests(served):
     assert pool["in_use"] >= 0
     assert pool["waiting"] == 0
     assert families["app_ready"].samples[0].value == 1
+    # Nothing else is in flight but this scrape: the other worker said so when it went idle.
+    assert families["http_requests_in_flight"].samples[0].value == 1
     assert families["db_health_probe_duration_seconds"].samples  # the readiness check's round trip
 
 
