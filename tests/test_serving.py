@@ -20,6 +20,7 @@ def serving(env: dict) -> Iterator[tuple[subprocess.Popen, str]]:
     """`make serve` with these variables (and tests/serving's URLs), until it answers; stopped after."""
     port = free_port()
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.serving.settings", **env, "PORT": str(port)}
+    env["SERVING_TEST_NAME"] = application_name(port)
     process = subprocess.Popen(["make", "--no-print-directory", "serve"], cwd=PROJECT_DIR, env=env, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -59,12 +60,17 @@ def _children(pid: int) -> list[int]:
     return [int(line) for line in result.stdout.split()]
 
 
-def serving_connections(test_database_env) -> int:
+def application_name(port: int | str) -> str:
+    return f"serving-test-{port}"
+
+
+def serving_connections(test_database_env, url: str) -> int:
+    """The server connections of the test server at url (by its application_name)."""
     params = direct({"host": test_database_env["DB_HOST"], "port": test_database_env["DB_PORT"]})
     params["password"] = test_database_env["DB_PASSWORD"]
     with psycopg.connect(**params, user=test_database_env["DB_USER"], dbname="postgres") as admin:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'serving-test'"
-        return admin.execute(query).fetchone()[0]
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+        return admin.execute(query, [application_name(url.rsplit(":", 1)[1])]).fetchone()[0]
 
 
 def test_the_full_middleware_stack_is_on_the_served_path(make_serve):
@@ -90,7 +96,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly(make_serve
     in_flight = threading.Thread(target=slow_request)
     in_flight.start()
     deadline = time.monotonic() + 10
-    while serving_connections(test_database_env) == 0:  # the slow view holds its connection
+    while serving_connections(test_database_env, url) == 0:  # the slow view holds its connection
         assert time.monotonic() < deadline
         time.sleep(0.1)
     (master,) = _children(process.pid)  # make runs gunicorn's master as its child
@@ -106,4 +112,4 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_cleanly(make_serve
     assert result["response"].json() == {"slept": 3.0}
     assert process.wait(timeout=30) == 0
     assert time.monotonic() - stopped_at < 30  # gunicorn's graceful_timeout
-    assert serving_connections(test_database_env) == 0  # the pool was closed on the way out
+    assert serving_connections(test_database_env, url) == 0  # the pool was closed on the way out
