@@ -124,8 +124,7 @@ def sample_gauges() -> None:
     write_in_flight()
     stats = pool_stats()
     if stats is None:  # no ORM query in this worker yet: an empty pool of its configured size
-        configured = settings.DATABASES["default"].get("OPTIONS", {}).get("pool") or {}
-        stats = {"size": 0, "available": 0, "waiting": 0, "max_size": configured.get("max_size", 0)}
+        stats = {"size": 0, "available": 0, "waiting": 0, "max_size": settings.DATABASES["default"]["POOL_MAX_SIZE"]}
     for state, value in (
         ("size", stats["size"]),
         ("in_use", stats["size"] - stats["available"]),

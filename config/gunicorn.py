@@ -22,6 +22,7 @@ forwarded_allow_ips = env.text("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn 25+'s control socket lives at one path per user ($HOME/.gunicorn/gunicorn.ctl), which every
 # server of that user would share, and a container's user has no home: signals do the same job.
 control_socket_disable = True
+METRICS_ENABLED = env.boolean("METRICS_ENABLED", True)  # not a gunicorn setting: read by the hooks below
 
 
 # gunicorn ships no types: its arbiter and worker are plain objects here.
@@ -49,7 +50,7 @@ def prepare_metrics_dir() -> None:
     PROMETHEUS_MULTIPROC_DIR, a scrape of any worker reads them all. Set before any worker starts
     (prometheus_client reads it at import); a folder of this server's own unless set, and emptied
     of values either way: those left by an earlier server would be counted again."""
-    if not env.boolean("METRICS_ENABLED", True):
+    if not METRICS_ENABLED:
         return
     given = env.text("PROMETHEUS_MULTIPROC_DIR")
     folder = Path(given or tempfile.mkdtemp(prefix="backend-metrics-"))
@@ -64,7 +65,7 @@ def prepare_metrics_dir() -> None:
 
 def child_exit(server: object, worker: object) -> None:
     # A dead worker's in-flight and pool gauges leave the sums; its counters stay (they were served).
-    if env.boolean("METRICS_ENABLED", True):
+    if METRICS_ENABLED:
         from prometheus_client import multiprocess  # noqa: PLC0415
 
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined,no-untyped-call]

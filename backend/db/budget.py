@@ -48,6 +48,11 @@ LIMITS = (
 )
 
 
+def behind_pgbouncer() -> bool:
+    # The server then sees PgBouncer's pool, not the workers' (README, "PgBouncer and sizing").
+    return settings.DATABASES["default"].get("POOLER") == "pgbouncer"
+
+
 def this_host(limits: tuple[int, int] | None, workers: int | None = None) -> Budget:
     pool_max = settings.DATABASES["default"].get("POOL_MAX_SIZE", 1)
     max_connections, reserved = limits or (0, 0)
@@ -57,8 +62,8 @@ def this_host(limits: tuple[int, int] | None, workers: int | None = None) -> Bud
 def budget_issues(workers: int | None = None) -> list[checks.CheckMessage]:
     """W008 when this host alone would exceed the server's connections; nothing when the server
     cannot be asked (the readiness check says why)."""
-    if settings.DATABASES["default"].get("POOLER") == "pgbouncer":
-        return []  # the server sees PgBouncer's pool, not the workers' (README, "PgBouncer and sizing")
+    if behind_pgbouncer():
+        return []
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute(LIMITS)
@@ -70,7 +75,7 @@ def budget_issues(workers: int | None = None) -> list[checks.CheckMessage]:
 def budget_issues_before_fork() -> list[checks.CheckMessage]:
     """The same, for gunicorn's master: on a connection of its own, closed at once, so that no
     pool or connection of Django's is made in the process the workers are forked from."""
-    if settings.DATABASES["default"].get("POOLER") == "pgbouncer":
+    if behind_pgbouncer():
         return []
     params = connections["default"].get_connection_params()
     params["connect_timeout"] = 2  # a database that does not answer must not hold up the start for long
