@@ -88,7 +88,8 @@ openapi: install ## Refresh the OpenAPI snapshot (backend/openapi.json) the fron
 bench: install ## Benchmark the app against raw ASGI floors (wrk, one worker); table in .bench/
 	$(PY) -m bench.run $(ARGS)
 
-bench-orm: install ## Benchmark ORM endpoints (async, sync, a transaction, /api/auth/me) against raw floors
+bench-orm: install ## ORM endpoints (async, sync, a transaction, /api/auth/me) against raw floors and FastAPI + SQLAlchemy
+	$(UV) sync --frozen --group bench --quiet
 	$(PY) -m bench.orm $(ARGS)
 
 bench-cluster: install ## Two hosts behind HAProxy, through PgBouncer: throughput, connections, a host stopped under load

@@ -14,6 +14,7 @@ from ninja import NinjaAPI, Schema
 
 from apps.accounts.models import LoginFailures, User
 from backend import problems
+from bench.orm_floors import READ_USER, USER_FIELDS, connection_pool
 from config.urls import urlpatterns as project_urls
 
 api = NinjaAPI(urls_namespace="bench-orm", docs_url=None, openapi_url=None)
@@ -36,6 +37,18 @@ async def read_async(request: HttpRequest, username: str) -> User:
 @api.get("/user-sync/{username}", response=UserOut)
 def read_sync(request: HttpRequest, username: str) -> User:
     return User.objects.get(username=username)
+
+
+@api.get("/user-sql/{username}", response=UserOut)
+async def read_sql(request: HttpRequest, username: str) -> dict[str, Any]:
+    """The same read without the ORM: the floor's SQL through its async pool, in the same Django
+    stack (middleware, Ninja, the schema). No ORM endpoint can beat this one."""
+    async with (await connection_pool()).connection() as connection:
+        cursor = await connection.execute(READ_USER, [username])
+        row = await cursor.fetchone()
+    if row is None:
+        raise User.DoesNotExist
+    return dict(zip(USER_FIELDS, row, strict=True))
 
 
 @transaction.atomic

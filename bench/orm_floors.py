@@ -15,12 +15,17 @@ from psycopg_pool import AsyncConnectionPool
 _pool: AsyncConnectionPool | None = None
 
 
-async def _connection_pool() -> AsyncConnectionPool:
+async def connection_pool() -> AsyncConnectionPool:
     global _pool  # noqa: PLW0603 - one pool per worker process, opened on first request
     if _pool is None:
         _pool = AsyncConnectionPool(os.environ["BENCH_DSN"], min_size=1, max_size=10, open=False)
         await _pool.open()
     return _pool
+
+
+# The row the read endpoints return, and the SQL the ORM's `aget(username=...)` sends for it.
+USER_FIELDS = ("id", "username", "email", "is_staff", "date_joined")
+READ_USER = "SELECT id, username, email, is_staff, date_joined FROM accounts_user WHERE username = %s"
 
 
 async def _respond(send, payload: object) -> None:
@@ -32,19 +37,17 @@ async def _respond(send, payload: object) -> None:
 
 async def read(scope, receive, send):
     username = parse_qs(scope["query_string"].decode())["username"][0]
-    async with (await _connection_pool()).connection() as connection:
-        cursor = await connection.execute(
-            "SELECT id, username, email, is_staff, date_joined FROM accounts_user WHERE username = %s", [username]
-        )
+    async with (await connection_pool()).connection() as connection:
+        cursor = await connection.execute(READ_USER, [username])
         row = await cursor.fetchone()
-    await _respond(send, dict(zip(("id", "username", "email", "is_staff", "date_joined"), row, strict=True)))
+    await _respond(send, dict(zip(USER_FIELDS, row, strict=True)))
 
 
 async def write(scope, receive, send):
     while (await receive()).get("more_body"):
         pass
     key = uuid.uuid4().hex
-    async with (await _connection_pool()).connection() as connection, connection.transaction():
+    async with (await connection_pool()).connection() as connection, connection.transaction():
         await connection.execute(
             "INSERT INTO accounts_loginfailures (key, window_started_at, failures) VALUES (%s, now(), 0)", [key]
         )
@@ -54,7 +57,7 @@ async def write(scope, receive, send):
 
 async def me(scope, receive, send):
     query = parse_qs(scope["query_string"].decode())
-    async with (await _connection_pool()).connection() as connection:
+    async with (await connection_pool()).connection() as connection:
         await connection.execute(
             "SELECT session_data FROM django_session WHERE session_key = %s AND expire_date > now()",
             [query["session"][0]],

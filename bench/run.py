@@ -77,9 +77,10 @@ def run_round(
                 load = {**(options[0] if options else {})}
                 for connections in CONNECTIONS:
                     wrk(server.url + path, connections, warmup, **load)
-                    results.setdefault((label, connections), []).append(
-                        wrk(server.url + path, connections, seconds, **load)
-                    )
+                    cpu_before = server.worker_cpu_s()
+                    measured = wrk(server.url + path, connections, seconds, **load)
+                    measured.cpu_ms = (server.worker_cpu_s() - cpu_before) * 1000 / max(measured.requests, 1)
+                    results.setdefault((label, connections), []).append(measured)
             servers[name]["rss_mib"].append(server.worker_rss_mib())
         finally:
             server.stop()
@@ -104,8 +105,9 @@ def table(results: dict, servers: dict, rounds: int, seconds: int, floor_of: dic
         f"({platform.machine()}, {len(os.sched_getaffinity(0))} cores): one worker, "
         f"wrk -t2 for {seconds} s after a warm-up, {rounds} interleaved rounds, medians.",
         "",
-        "| endpoint | conns | req/s | p50 ms | p99 ms | floor req/s | ratio to floor | errors | timeouts | non-2xx |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| endpoint | conns | req/s | p50 ms | p99 ms | floor req/s | ratio to floor | worker CPU ms/request "
+        "| errors | timeouts | non-2xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for (label, connections), loads in results.items():
         floor_loads = results.get((floor_of.get(label), connections))
@@ -115,6 +117,7 @@ def table(results: dict, servers: dict, rounds: int, seconds: int, floor_of: dic
             cells += [f"{median(floor_loads, 'requests_per_s'):,.0f}", f"{floor_ratio(loads, floor_loads):.3f}"]
         else:
             cells += ["-", "-"]
+        cells.append(f"{median(loads, 'cpu_ms'):.2f}")
         cells += [sum(x.errors for x in loads), sum(x.timeouts for x in loads), sum(x.non_2xx for x in loads)]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     lines += ["", "| server | cold start s (median) | RSS per worker after load MiB (max) |", "| --- | ---: | ---: |"]

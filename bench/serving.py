@@ -90,6 +90,15 @@ class Server:
         found = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False)
         return [int(pid) for pid in found.stdout.split()]
 
+    def worker_cpu_s(self) -> float:
+        """CPU seconds (user + system) its workers have used so far."""
+        ticks = 0
+        for pid in self.worker_pids():
+            # Fields 14 and 15 of /proc/<pid>/stat, counted after the command's closing parenthesis.
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def worker_rss_mib(self) -> float:
         total_kib = 0
         for pid in self.worker_pids():
@@ -149,6 +158,10 @@ class Load:
     errors: int
     timeouts: int
     non_2xx: int
+    requests: int
+    # The server's worker CPU per request, when measured (run_round): what a request costs, which
+    # req/s alone hides when the worker waits on the database.
+    cpu_ms: float | None = None
 
 
 def median(loads: list[Load], field: str) -> float:
@@ -180,4 +193,5 @@ def wrk(
         errors=sum(int(n) for n in errors.groups()[:3]) if errors else 0,
         timeouts=int(errors.group(4)) if errors else 0,
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        requests=int(re.search(r"(\d+) requests in", out).group(1)),
     )
