@@ -1,8 +1,10 @@
 """`make bench-orm`: endpoints that read and write through Django's ORM against raw ASGI floors
 doing the same SQL through a psycopg async pool (bench/orm_floors.py), all served the production
 way (gunicorn, one uvicorn worker, full middleware) on the embedded PostgreSQL 18, in a database of
-the benchmark's own; rounds interleaved. A benchmark, not a test: it reports the targets of the
-ORM-path issue as met or not, and exits 0 either way.
+the benchmark's own; rounds interleaved. Beside them: the same read without the ORM in the same
+Django stack (the ceiling of any ORM read here), and FastAPI + SQLAlchemy, the stack this project
+replaces (bench/sqlalchemy_app.py). A benchmark, not a test: it reports the targets of the ORM-path
+issue as met or not, and exits 0 either way.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ USERNAME = "bench-reader"
 FRONTEND = "https://app.example.com"
 # Production redirects plain HTTP; the benchmark stands where a TLS proxy would.
 HTTPS = "X-Forwarded-Proto: https"
-# The read's ceiling in this stack: the floor's SQL in an async Django view, no ORM.
 READ = "ORM read by key, async view"
 WRITE = "ORM create + update in a transaction, async"
 ME = "/api/auth/me"
@@ -31,6 +32,7 @@ SQLALCHEMY = {
     "write": "FastAPI + SQLAlchemy AsyncSession: create + update in a transaction",
     "me": "FastAPI + SQLAlchemy AsyncSession: session, then user",
 }
+# The read's ceiling in this stack: the floor's SQL in an async Django view, no ORM.
 NO_ORM = "same read without the ORM, async view (raw SQL, async pool)"
 
 
