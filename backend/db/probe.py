@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -48,6 +50,8 @@ class DatabaseProbe:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connecting: asyncio.Lock | None = None
         self._expired: weakref.WeakSet[psycopg.AsyncConnection] = weakref.WeakSet()
+        # How many checks are using each connection (waiting for it included).
+        self._users: dict[psycopg.AsyncConnection, int] = {}
 
     async def ping(self, within: float) -> Ping:
         started = time.perf_counter()
@@ -65,9 +69,7 @@ class DatabaseProbe:
         return {(app, name) for app, name in rows}
 
     async def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None and not connection.closed:
-            await connection.close()
+        self.discard()
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -101,14 +103,23 @@ class DatabaseProbe:
     def discard(self, connection: psycopg.AsyncConnection | None = None) -> None:
         """Drop a connection that failed (by default the current one) without a round trip: the
         server may be gone or hung. Only that one: a check that fails late, after others have
-        connected afresh, must not take their new connection down with it."""
+        connected afresh, must not take their new connection down with it.
+
+        A connection checks are still using is shut down, not closed: their operations fail at
+        once (end of stream), and the last of them closes it. Closing it under them would free
+        libpq's connection while psycopg's C code still holds it (a use-after-free: seen as a
+        worker frozen for good inside ``PQconsumeInput``).
+        """
         if connection is None:
             connection = self._connection
         if connection is None:
             return
         if self._connection is connection:
             self._connection = None
-        connection.pgconn.finish()
+        if self._users.get(connection):
+            _shut_down(connection)
+        else:
+            connection.pgconn.finish()
 
     @contextlib.asynccontextmanager
     async def _using(self, within: float) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -125,10 +136,16 @@ class DatabaseProbe:
             async with asyncio.timeout_at(deadline):
                 connection = await self._connect(within)
             expiry = loop.call_at(deadline, self._expire, connection)
+            self._users[connection] = self._users.get(connection, 0) + 1
             try:
                 yield connection
             finally:
                 expiry.cancel()
+                self._users[connection] -= 1
+                if not self._users[connection]:
+                    del self._users[connection]
+                    if connection is not self._connection:  # discarded while in use: the last one closes it
+                        connection.pgconn.finish()
         except TimeoutError:
             raise timed_out from None
         except psycopg.Error as error:
@@ -141,6 +158,13 @@ class DatabaseProbe:
     def _expire(self, connection: psycopg.AsyncConnection) -> None:
         self._expired.add(connection)
         self.discard(connection)
+
+
+def _shut_down(connection: psycopg.AsyncConnection) -> None:
+    """End the connection's stream both ways, without a round trip and without closing it."""
+    # On a duplicate of its descriptor: shutting that down ends the stream for libpq's one too.
+    with contextlib.suppress(OSError, psycopg.Error), socket.socket(fileno=os.dup(connection.pgconn.socket)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def classify(error: psycopg.Error) -> ProbeFailure:

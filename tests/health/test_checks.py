@@ -257,9 +257,44 @@ def backend_connections(params: dict) -> int:
         ).fetchone()[0]
 
 
-async def test_checks_do_not_leak_connections(asgi_client, use_probe, db_params):
+async def test_checks_past_their_deadline_never_have_their_connection_freed_under_them(
+    monkeypatch, use_probe, db_params
+):
+    """At a check's deadline the shared connection is dropped, with other checks still waiting on
+    it. Freeing libpq's connection then (what PQfinish does) left psycopg's C code using freed
+    memory: once it froze the test process, in CI, for good. Each check's query must end before its
+    connection is freed, and every check must still fail in time."""
+    freed_during_a_query = []
+
+    class Recording(psycopg.AsyncConnection):
+        async def execute(self, *args, **kwargs):
+            try:
+                return await super().execute(*args, **kwargs)
+            finally:
+                freed_during_a_query.append(self.pgconn.pgconn_ptr is None)
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "connect", Recording.connect)
+    proxy = StallingProxy(db_params)
+    async with proxy as port:
+        probe = use_probe({**db_params, "host": "127.0.0.1", "port": port})
+        await probe.ping(TIMEOUT)
+        proxy.stalled = True
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcomes = await asyncio.gather(*(probe.ping(TIMEOUT) for _ in range(20)), return_exceptions=True)
+        took = loop.time() - started
+    assert {getattr(outcome, "kind", outcome) for outcome in outcomes} == {"timeout"}
+    assert took < TIMEOUT + 0.5
+    assert len(freed_during_a_query) == 21
+    assert not any(freed_during_a_query)
+
+
+async def test_checks_do_not_leak_connections(asgi_client, use_probe, db_params, settings):
     params = {**direct(db_params), "application_name": "health-leak-test"}  # the server's own count
     use_probe(params)
+    # 200 checks at once queue on the one connection: on a slow machine the last ones can wait past
+    # a 1 s deadline (then all fail, by design). This test counts connections, not time.
+    settings.DB_HEALTH_TIMEOUT = 10
     assert (await asgi_client.get("/api/health/db")).status_code == HTTPStatus.OK
     before = await asyncio.to_thread(backend_connections, params)
     for _ in range(1000):
