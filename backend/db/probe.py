@@ -84,6 +84,7 @@ class DatabaseProbe:
     async def _connect(self, within: float) -> psycopg.AsyncConnection:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (tests): the old connection cannot serve it
+            self._users.clear()  # checks left on the old loop never resume
             self.discard()
             self._loop, self._connecting = loop, asyncio.Lock()
         assert self._connecting is not None  # noqa: S101 - set with the loop, just above
@@ -141,11 +142,11 @@ class DatabaseProbe:
                 yield connection
             finally:
                 expiry.cancel()
-                self._users[connection] -= 1
-                if not self._users[connection]:
-                    del self._users[connection]
-                    if connection is not self._connection:  # discarded while in use: the last one closes it
-                        connection.pgconn.finish()
+                left = self._users.pop(connection, 1) - 1
+                if left:
+                    self._users[connection] = left
+                elif connection is not self._connection:  # discarded while in use: the last one closes it
+                    connection.pgconn.finish()
         except TimeoutError:
             raise timed_out from None
         except psycopg.Error as error:
