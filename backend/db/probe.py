@@ -108,8 +108,8 @@ class DatabaseProbe:
 
         A connection checks are still using is shut down, not closed: their operations fail at
         once (end of stream), and the last of them closes it. Closing it under them would free
-        libpq's connection while psycopg's C code still holds it (a use-after-free: seen as a
-        worker frozen for good inside ``PQconsumeInput``).
+        libpq's connection while psycopg's C code still holds it (a use-after-free: seen here as a
+        test process frozen for good inside ``PQconsumeInput``).
         """
         if connection is None:
             connection = self._connection
