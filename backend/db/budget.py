@@ -1,6 +1,7 @@
 """The connection budget: the connections this host's workers may open, against what the server
 allows. Each worker holds its pool (up to DB_POOL_MAX_SIZE) and the health check's connection."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -62,25 +63,33 @@ def this_host(limits: tuple[int, int] | None, workers: int | None = None) -> Bud
 def budget_issues(workers: int | None = None) -> list[checks.CheckMessage]:
     """W008 when this host alone would exceed the server's connections; nothing when the server
     cannot be asked (the readiness check says why)."""
-    if behind_pgbouncer():
-        return []
-    try:
-        with connections["default"].cursor() as cursor:
-            cursor.execute(LIMITS)
-            return this_host(cursor.fetchone(), workers).issues()
-    except DatabaseError:
-        return []
+    return _issues(_limits_through_django, workers)
 
 
 def budget_issues_before_fork() -> list[checks.CheckMessage]:
     """The same, for gunicorn's master: on a connection of its own, closed at once, so that no
     pool or connection of Django's is made in the process the workers are forked from."""
+    return _issues(_limits_on_own_connection)
+
+
+def _issues(limits: Callable[[], tuple[int, int] | None], workers: int | None = None) -> list[checks.CheckMessage]:
     if behind_pgbouncer():
         return []
+    try:
+        return this_host(limits(), workers).issues()
+    except (DatabaseError, psycopg.Error):
+        return []
+
+
+def _limits_through_django() -> tuple[int, int] | None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute(LIMITS)
+        row: tuple[int, int] | None = cursor.fetchone()
+        return row
+
+
+def _limits_on_own_connection() -> tuple[int, int] | None:
     params = connections["default"].get_connection_params()
     params["connect_timeout"] = 2  # a database that does not answer must not hold up the start for long
-    try:
-        with psycopg.connect(**params) as connection:
-            return this_host(connection.execute(LIMITS).fetchone()).issues()
-    except psycopg.Error:
-        return []
+    with psycopg.connect(**params) as connection:
+        return connection.execute(LIMITS).fetchone()
